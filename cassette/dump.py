@@ -1,0 +1,65 @@
+"""Cassette → YAML text.
+
+The file is written as a header followed by one block per interaction, each block a
+complete item of the top-level ``interactions:`` list. Appending a block keeps the
+file valid YAML, which is what lets the recorder write each interaction the moment it
+completes, in constant time, whatever the cassette size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from cassette.model import Cassette, InlineList, Interaction, Recording
+
+_BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _CassetteDumper(_BaseDumper):  # type: ignore[misc, valid-type]
+    """Safe dumper: no tags, no aliases, block strings for multi-line text."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _represent_inline(dumper: yaml.SafeDumper, data: InlineList) -> yaml.SequenceNode:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+_CassetteDumper.add_representer(str, _represent_str)
+_CassetteDumper.add_representer(InlineList, _represent_inline)
+
+
+def _yaml(data: Any) -> str:
+    return yaml.dump(
+        data,
+        Dumper=_CassetteDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
+
+
+def dump_header(recording: Recording) -> str:
+    """The part of the file before the first interaction, ending in ``interactions:``."""
+    head = _yaml({"retape": 1, "recording": recording.to_data()})
+    return head + "interactions:\n"
+
+
+def dump_interaction(interaction: Interaction) -> str:
+    """One interaction as a top-level list item, ready to append after the header."""
+    return _yaml([interaction.to_data()])
+
+
+def dump_cassette(cassette: Cassette) -> str:
+    parts = [dump_header(cassette.recording)]
+    parts.extend(dump_interaction(i) for i in cassette.interactions)
+    return "".join(parts)

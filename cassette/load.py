@@ -1,0 +1,89 @@
+"""Reading cassettes, which are untrusted input.
+
+A cassette may come from a stranger's bug report, so it is parsed with PyYAML's safe
+loader only (no Python tags, nothing executed), validated against the schema, and
+every failure becomes a one-line :class:`CassetteError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cassette.errors import CassetteError
+from cassette.model import Cassette, Interaction, Recording
+from cassette.validate import validate_data
+
+_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+CASSETTE_SUFFIXES = (".yaml", ".yml")
+
+
+def read_text(path: str | Path) -> str:
+    """The file's text, or a CassetteError saying why it cannot be had."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except IsADirectoryError:
+        raise CassetteError("is a directory, expected a cassette file", path=name) from None
+    except FileNotFoundError:
+        raise CassetteError("no such file", path=name) from None
+    except OSError as exc:
+        raise CassetteError(f"cannot read: {exc.strerror or exc}", path=name) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CassetteError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            path=name,
+            line=line,
+        ) from None
+
+
+def parse_yaml(text: str, *, path: str) -> Any:
+    """Parse with the safe loader; a syntax error or a tag becomes a CassetteError."""
+    try:
+        return yaml.load(text, Loader=_SafeLoader)  # safe loader: no tags honoured
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        line = mark.line + 1 if mark is not None else None
+        raise CassetteError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise CassetteError(f"invalid YAML: {exc}", path=path) from None
+
+
+def cassette_from_data(data: dict[str, Any], *, path: str | None = None) -> Cassette:
+    """Build the model from data that passed :func:`validate_data`."""
+    return Cassette(
+        recording=Recording.from_data(data.get("recording")),
+        interactions=[Interaction.from_data(item) for item in data.get("interactions") or []],
+        path=path,
+    )
+
+
+def load_cassette(path: str | Path) -> Cassette:
+    """Read, parse and validate one cassette file."""
+    name = str(path)
+    text = read_text(path)
+    data = parse_yaml(text, path=name)
+    validate_data(data, path=name, text=text)
+    return cassette_from_data(data, path=name)
+
+
+def find_cassettes(paths: list[str]) -> list[Path]:
+    """Expand files and directories (recursively, ``*.yaml``/``*.yml``) in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in CASSETTE_SUFFIXES and p.is_file())
+            )
+        elif path.exists():
+            found.append(path)
+        else:
+            raise CassetteError("no such file or directory", path=raw)
+    return found

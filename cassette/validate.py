@@ -1,0 +1,161 @@
+"""Schema validation with messages that point at the place in the file.
+
+Validation runs on the plain data (fast path). Only when it fails is the YAML parsed
+again into nodes to find the line of the offending value, so a valid cassette pays
+nothing for line numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from cassette.errors import CassetteError
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "nothing",
+    "boolean": "true or false",
+}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The cassette JSON Schema shipped with the package (cassette/schema.json)."""
+    text = resources.files("cassette").joinpath("schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema())
+
+
+def format_place(path: Sequence[str | int]) -> str:
+    """``['interactions', 3, 'response', 'status']`` → ``interactions[3].response.status``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "top level"
+
+
+def _describe(error: ValidationError) -> str:
+    keyword = error.validator
+    value = error.validator_value
+    if keyword == "type":
+        types = [value] if isinstance(value, str) else list(value)
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types if t != "null") or "nothing"
+        return f"expected {wanted}, got {_short(error.instance)}"
+    if keyword == "required":
+        missing = [k for k in value if isinstance(error.instance, dict) and k not in error.instance]
+        return f"missing required field {missing[0]!r}" if missing else error.message
+    if keyword == "additionalProperties":
+        extra = sorted(k for k in error.instance if k not in error.schema.get("properties", {}))
+        return f"unknown field {extra[0]!r}" if extra else error.message
+    if keyword in ("enum", "const"):
+        choices = value if keyword == "enum" else [value]
+        listed = ", ".join(json.dumps(c) for c in choices)
+        return f"expected one of {listed}, got {_short(error.instance)}"
+    if keyword == "oneOf":
+        return "expected exactly one of 'json', 'text' or 'base64'"
+    if keyword in ("minimum", "maximum"):
+        return f"{_short(error.instance)} is out of range ({keyword} {value})"
+    if keyword == "pattern" and error.path and error.path[-1] == "path":
+        return (
+            f"expected a path starting with '/', got {_short(error.instance)} "
+            "(a cassette never names a host: the target comes from --target)"
+        )
+    if keyword in ("minItems", "maxItems") and error.path and "headers" in error.path:
+        return "expected a header as [name, value]"
+    return error.message
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _line_of(text: str, path: Sequence[str | int]) -> int | None:
+    """1-based line of the node at ``path`` (or of its nearest existing parent)."""
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if getattr(key, "value", None) == part:
+                    child = value
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _semantic_errors(data: dict[str, Any]) -> tuple[list[str | int], str] | None:
+    """Rules JSON Schema cannot say: ids unique, websocket-only fields on websockets."""
+    seen: set[int] = set()
+    for index, interaction in enumerate(data.get("interactions") or []):
+        ident = interaction["id"]
+        if ident in seen:
+            return ["interactions", index, "id"], f"duplicate interaction id {ident}"
+        seen.add(ident)
+        if interaction["type"] == "http" and interaction.get("messages"):
+            return (
+                ["interactions", index, "messages"],
+                "messages are only allowed on a websocket interaction",
+            )
+    return None
+
+
+def validate_data(data: Any, *, path: str, text: str) -> None:
+    """Raise :class:`CassetteError` (with file, line and place) if ``data`` is not v1."""
+    if not isinstance(data, dict) or "retape" not in data:
+        raise CassetteError(
+            "not a retape cassette (no top-level 'retape:' version marker)", path=path, line=1
+        )
+    if data["retape"] != 1:
+        raise CassetteError(
+            f"unsupported cassette format version {_short(data['retape'])} "
+            "(this retape reads version 1)",
+            path=path,
+            line=_line_of(text, ["retape"]),
+            place="retape",
+        )
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        where = list(error.absolute_path)
+        raise CassetteError(
+            _describe(error), path=path, line=_line_of(text, where), place=format_place(where)
+        )
+    semantic = _semantic_errors(data)
+    if semantic is not None:
+        where, message = semantic
+        raise CassetteError(
+            message, path=path, line=_line_of(text, where), place=format_place(where)
+        )
