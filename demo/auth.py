@@ -1,0 +1,65 @@
+"""API-key middleware modelled on vLLM's `AuthenticationMiddleware`, in selectable variants.
+
+The variants exist so recordings can show a real regression and its fixes side by side:
+
+- ``fixed``: upstream behaviour, ``scope.get("method")`` so websocket scopes are authenticated.
+- ``regressed``: ``scope["method"]`` -- websocket scopes have no "method" key, so every
+  websocket connection raises KeyError and uvicorn rejects the handshake with HTTP 500.
+- ``open-websocket``: a bad "fix" that skips auth for every non-HTTP scope.
+"""
+
+import hashlib
+import secrets
+from collections.abc import Awaitable
+
+from starlette.datastructures import URL, Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+VARIANTS: tuple[str, ...] = ("fixed", "regressed", "open-websocket")
+
+
+class AuthenticationMiddleware:
+    """Pure ASGI middleware: paths under /v1 need `Authorization: Bearer <key>`."""
+
+    def __init__(self, app: ASGIApp, tokens: list[str], variant: str = "fixed") -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+        self.app = app
+        self.variant = variant
+        # Hash once so comparisons are constant-time over equal-length digests, as vLLM does.
+        self.api_tokens = [hashlib.sha256(t.encode("utf-8")).digest() for t in tokens]
+
+    def verify_token(self, headers: Headers) -> bool:
+        """True when the bearer token matches any configured key."""
+        value = headers.get("Authorization")
+        if not value:
+            return False
+        scheme, _, param = value.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        param_hash = hashlib.sha256(param.encode("utf-8")).digest()
+        match = False
+        for token_hash in self.api_tokens:
+            match |= secrets.compare_digest(param_hash, token_hash)
+        return match
+
+    def _passes_through(self, scope: Scope) -> bool:
+        """Whether the scope skips auth entirely; this line is where the variants differ."""
+        if self.variant == "regressed":
+            # Faithful to the vLLM bug: KeyError for websocket scopes, surfacing as HTTP 500.
+            return scope["type"] not in ("http", "websocket") or scope["method"] == "OPTIONS"
+        if self.variant == "open-websocket":
+            return scope["type"] != "http" or scope.get("method") == "OPTIONS"
+        return scope["type"] not in ("http", "websocket") or scope.get("method") == "OPTIONS"
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if self._passes_through(scope):
+            return self.app(scope, receive, send)
+        root_path = scope.get("root_path", "")
+        url_path = URL(scope=scope).path.removeprefix(root_path)
+        if url_path.startswith("/v1") and not self.verify_token(Headers(scope=scope)):
+            # Starlette prefixes "websocket." for websocket scopes: an ASGI denial response.
+            response = JSONResponse(content={"error": "Unauthorized"}, status_code=401)
+            return response(scope, receive, send)
+        return self.app(scope, receive, send)

@@ -1,0 +1,3 @@
+from retape.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The ``retape`` command: one parser per subcommand, errors turned into exit codes.
+
+Exit codes are a contract (see README): 0 everything matched, 1 at least one
+interaction did not, 2 a usage error, an unreadable or invalid cassette, or an
+unreachable target, reported as one line on stderr without a traceback. 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from cassette.errors import RetapeError
+from recorder import cli as recorder_cli
+from replayer import cli as replayer_cli
+from retape import __version__
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from cassette.load import find_cassettes, load_cassette
+
+    files = find_cassettes(args.paths)
+    if not files:
+        raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
+    for path in files:
+        cassette = load_cassette(path)
+        print(f"ok  {path}  ({len(cassette.interactions)} interactions)")
+    return 0
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "validate",
+        help="check cassettes against the format's JSON Schema",
+        description="Check cassettes against the v1 JSON Schema; report the first problem "
+        "in each as file:line: place: message.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or directories")
+    parser.set_defaults(handler=_validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="retape",
+        description="Record real HTTP + WebSocket traffic into YAML cassettes; "
+        "replay them against a target with auth on and fail on regressions.",
+    )
+    parser.add_argument("--version", action="version", version=f"retape {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub._parser_class = _Parser  # subcommands report usage errors the same way
+    recorder_cli.add_parser(sub)
+    replayer_cli.add_parser(sub)
+    _add_validate(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except RetapeError as exc:
+        print(f"retape: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("retape: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
