@@ -38,7 +38,7 @@ _CassetteDumper.add_representer(InlineList, _represent_inline)
 
 
 def _yaml(data: Any) -> str:
-    return yaml.dump(
+    text = yaml.dump(
         data,
         Dumper=_CassetteDumper,
         sort_keys=False,
@@ -46,6 +46,9 @@ def _yaml(data: Any) -> str:
         default_flow_style=False,
         width=100,
     )
+    # PyYAML ends a document with "..." after a keep-chomped block (|+); the marker would
+    # end the YAML stream mid-file once the next interaction is appended.
+    return text.removesuffix("...\n")
 
 
 def dump_header(recording: Recording) -> str:
