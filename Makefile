@@ -1,0 +1,34 @@
+# retape: every target builds its own virtualenv first, so a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RETAPE := $(VENV)/bin/retape
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint sessions bench bench-smoke clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+## demo: replay sessions/ against the embedded demo target, regressed then fixed
+demo: $(STAMP)
+	$(PY) -m demo.showcase
+
+## test: lint, the test suite, and the shipped cassettes' validity
+test: $(STAMP) lint
+	$(RETAPE) validate sessions/
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+## sessions: re-record sessions/ from the demo target through the real recorder
+sessions: $(STAMP)
+	$(PY) scripts/record_sessions.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,67 @@
+"""Real client traffic against the demo target, as a user of an OpenAI-style server makes it.
+
+Used to record the shipped cassettes (scripts/record_sessions.py) and by the end-to-end
+tests. ``base`` is ``host:port`` of whatever sits in front of the target (the recorder).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+TIMEOUT = 10.0
+
+
+def chat_session(base: str, token: str) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=f"http://{base}", timeout=TIMEOUT) as client:
+        client.get("/health").raise_for_status()
+        client.get("/v1/models", headers=auth).raise_for_status()
+        ask = {"model": "demo-model", "messages": [{"role": "user", "content": "Say hello"}]}
+        client.post("/v1/chat/completions", json=ask, headers=auth).raise_for_status()
+        with client.stream(
+            "POST", "/v1/chat/completions", json={**ask, "stream": True}, headers=auth
+        ) as stream:
+            events = [line for line in stream.iter_lines() if line.startswith("data:")]
+        assert events[-1] == "data: [DONE]", events[-1]
+        refused = client.get("/v1/models")  # no key: the server must refuse
+        assert refused.status_code == 401, refused.status_code
+
+
+def realtime_session(base: str, token: str) -> None:
+    url = f"ws://{base}/v1/realtime"
+    with connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        subprotocols=["realtime"],
+        open_timeout=TIMEOUT,
+        close_timeout=TIMEOUT,
+    ) as ws:
+
+        def expect(kind: str) -> dict:
+            event = json.loads(ws.recv(timeout=TIMEOUT))
+            assert event["type"] == kind, event
+            return event
+
+        expect("session.created")
+        ws.send(json.dumps({"type": "session.update", "session": {"modalities": ["text"]}}))
+        expect("session.updated")
+        audio = base64.b64encode(bytes(160)).decode()
+        for _ in range(2):
+            ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        expect("input_audio_buffer.committed")
+        expect("conversation.item.input_audio_transcription.completed")
+        ws.send(json.dumps({"type": "response.create"}))
+        expect("response.created")
+        while json.loads(ws.recv(timeout=TIMEOUT))["type"] != "response.done":
+            pass
+    try:  # the same handshake without a key must be refused, and that is recorded too
+        with connect(url, subprotocols=["realtime"], open_timeout=TIMEOUT):
+            raise SystemExit("unauthenticated realtime handshake was accepted")
+    except InvalidStatus as exc:
+        assert exc.response.status_code == 401, exc.response.status_code
