@@ -7,6 +7,8 @@ every failure becomes a one-line :class:`CassetteError` naming the file and line
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,33 @@ from cassette.validate import validate_data
 
 _SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CASSETTE_SUFFIXES = (".yaml", ".yml")
+# Larger files are refused before parsing; RETAPE_MAX_CASSETTE_MB raises the bound.
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+# A "*name" where YAML could read it as an alias; only then are the events checked exactly.
+_ALIAS_HINT = re.compile(r"(?:^|[\s\[{,:?-])\*[^\s,\[\]{}]", re.MULTILINE)
+
+
+def max_bytes() -> int:
+    raw = os.environ.get("RETAPE_MAX_CASSETTE_MB")
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        return int(float(raw) * 1024 * 1024)
+    except ValueError:
+        raise CassetteError(f"RETAPE_MAX_CASSETTE_MB={raw!r} is not a number") from None
 
 
 def read_text(path: str | Path) -> str:
     """The file's text, or a CassetteError saying why it cannot be had."""
     name = str(path)
+    limit = max_bytes()
     try:
+        size = Path(path).stat().st_size
+        if size > limit:
+            raise CassetteError(
+                f"{size} bytes is over the {limit}-byte limit (set RETAPE_MAX_CASSETTE_MB)",
+                path=name,
+            )
         raw = Path(path).read_bytes()
     except IsADirectoryError:
         raise CassetteError("is a directory, expected a cassette file", path=name) from None
@@ -42,8 +65,26 @@ def read_text(path: str | Path) -> str:
         ) from None
 
 
+def refuse_aliases(text: str, *, path: str) -> None:
+    """Refuse YAML aliases: retape never writes them, and expanding them is how an
+    "alias bomb" turns a small file into gigabytes once anything walks the data."""
+    if not _ALIAS_HINT.search(text):
+        return
+    try:
+        for event in yaml.parse(text, Loader=_SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                raise CassetteError(
+                    "YAML aliases (*name) are not allowed in a cassette",
+                    path=path,
+                    line=event.start_mark.line + 1,
+                )
+    except yaml.YAMLError:
+        return  # the parse proper reports the syntax error with its line
+
+
 def parse_yaml(text: str, *, path: str) -> Any:
     """Parse with the safe loader; a syntax error or a tag becomes a CassetteError."""
+    refuse_aliases(text, path=path)
     try:
         return yaml.load(text, Loader=_SafeLoader)  # safe loader: no tags honoured
     except yaml.MarkedYAMLError as exc:

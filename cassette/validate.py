@@ -14,10 +14,10 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
-import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from cassette.errors import CassetteError
+from cassette.locate import Locator
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -77,7 +77,7 @@ def _describe(error: ValidationError) -> str:
         return f"{_short(error.instance)} is out of range ({keyword} {value})"
     if keyword == "pattern" and error.path and error.path[-1] == "path":
         return (
-            f"expected a path starting with '/', got {_short(error.instance)} "
+            f"expected a path starting with a single '/', got {_short(error.instance)} "
             "(a cassette never names a host: the target comes from --target)"
         )
     if keyword in ("minItems", "maxItems") and error.path and "headers" in error.path:
@@ -88,33 +88,6 @@ def _describe(error: ValidationError) -> str:
 def _short(value: Any) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _line_of(text: str, path: Sequence[str | int]) -> int | None:
-    """1-based line of the node at ``path`` (or of its nearest existing parent)."""
-    try:
-        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        return None
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in path:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if getattr(key, "value", None) == part:
-                    child = value
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-        line = node.start_mark.line + 1
-    return line
 
 
 def _semantic_errors(data: dict[str, Any]) -> tuple[list[str | int], str] | None:
@@ -144,18 +117,18 @@ def validate_data(data: Any, *, path: str, text: str) -> None:
             f"unsupported cassette format version {_short(data['retape'])} "
             "(this retape reads version 1)",
             path=path,
-            line=_line_of(text, ["retape"]),
+            line=Locator(text).line(["retape"]),
             place="retape",
         )
     error = best_match(_validator().iter_errors(data))
     if error is not None:
         where = list(error.absolute_path)
         raise CassetteError(
-            _describe(error), path=path, line=_line_of(text, where), place=format_place(where)
+            _describe(error), path=path, line=Locator(text).line(where), place=format_place(where)
         )
     semantic = _semantic_errors(data)
     if semantic is not None:
         where, message = semantic
         raise CassetteError(
-            message, path=path, line=_line_of(text, where), place=format_place(where)
+            message, path=path, line=Locator(text).line(where), place=format_place(where)
         )

@@ -15,7 +15,7 @@ from typing import NoReturn
 from cassette.errors import RetapeError
 from recorder import cli as recorder_cli
 from replayer import cli as replayer_cli
-from retape import __version__
+from retape import __version__, cassette_commands
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -26,29 +26,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _validate(args: argparse.Namespace) -> int:
-    from cassette.load import find_cassettes, load_cassette
-
-    files = find_cassettes(args.paths)
-    if not files:
-        raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
-    for path in files:
-        cassette = load_cassette(path)
-        print(f"ok  {path}  ({len(cassette.interactions)} interactions)")
-    return 0
-
-
-def _add_validate(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "validate",
-        help="check cassettes against the format's JSON Schema",
-        description="Check cassettes against the v1 JSON Schema; report the first problem "
-        "in each as file:line: place: message.",
-    )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or directories")
-    parser.set_defaults(handler=_validate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub._parser_class = _Parser  # subcommands report usage errors the same way
     recorder_cli.add_parser(sub)
     replayer_cli.add_parser(sub)
-    _add_validate(sub)
+    cassette_commands.add_parsers(sub)
     return parser
 
 

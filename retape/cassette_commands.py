@@ -1,0 +1,120 @@
+"""``retape validate``, ``retape scan`` and ``retape redact``: commands on cassette files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from cassette.dump import dump_cassette
+from cassette.errors import RetapeError
+from cassette.load import find_cassettes, load_cassette, parse_yaml, read_text
+from cassette.redact import Redactor
+from cassette.rules_cli import add_rule_arguments, rules_from_args
+from cassette.scan import scan_data
+from cassette.validate import validate_data
+
+
+def _cassettes(paths: list[str]) -> list[Path]:
+    files = find_cassettes(paths)
+    if not files:
+        raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(paths)}")
+    return files
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for path in _cassettes(args.paths):
+        cassette = load_cassette(path)
+        print(f"ok    {path}  ({len(cassette.interactions)} interactions)")
+    return 0
+
+
+def _scan(args: argparse.Namespace) -> int:
+    rules = rules_from_args(args)
+    files = _cassettes(args.paths)
+    findings = 0
+    for path in files:
+        text = read_text(path)
+        data = parse_yaml(text, path=str(path))
+        validate_data(data, path=str(path), text=text)
+        for finding in scan_data(data, path=str(path), text=text, rules=rules):
+            print(finding)
+            findings += 1
+    if findings:
+        print(f"{findings} possible secret(s) in {len(files)} cassette(s)", file=sys.stderr)
+        return 1
+    print(f"clean: {len(files)} cassette(s), nothing that looks like a secret")
+    return 0
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` so a crash leaves either the old file or the new one, never a mix."""
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _redact(args: argparse.Namespace) -> int:
+    rules = rules_from_args(args)
+    files = _cassettes(args.paths)
+    cassettes = [(path, load_cassette(path)) for path in files]  # all valid before any write
+    for path, cassette in cassettes:
+        before = read_text(path)
+        redactor = Redactor.continuing(rules, before)
+        cassette.interactions = [redactor.interaction(i) for i in cassette.interactions]
+        cassette.recording.upstream = redactor.path(cassette.recording.upstream)
+        after = dump_cassette(cassette)
+        if after == before:
+            print(f"clean     {path}")
+            continue
+        write_atomically(path, after)
+        print(f"redacted  {path}  ({redactor.assigned} distinct secret(s) replaced)")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check cassettes against the format's JSON Schema",
+        description="Check cassettes against the v1 JSON Schema; report the first problem "
+        "in each as file:line: place: message (exit 2).",
+    )
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or folders")
+    validate.set_defaults(handler=_validate)
+
+    scan = sub.add_parser(
+        "scan",
+        help="report anything in cassettes that still looks like a secret",
+        description="Report every value that looks like a secret (credential headers, token "
+        "shapes, secret fields and query parameters) as file:line: interaction: place. "
+        "Exit 1 if anything is found, 0 if clean: a CI guard for shared cassettes.",
+    )
+    scan.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or folders")
+    add_rule_arguments(scan)
+    scan.set_defaults(handler=_scan)
+
+    redact = sub.add_parser(
+        "redact",
+        help="apply the redaction rules to existing cassettes, in place",
+        description="Apply the redaction rules to cassettes in place, atomically (a crash "
+        "leaves the old file or the new one). Placeholders already present keep their numbers.",
+    )
+    redact.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or folders")
+    add_rule_arguments(redact)
+    redact.set_defaults(handler=_redact)
