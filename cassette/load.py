@@ -18,7 +18,18 @@ from cassette.errors import CassetteError
 from cassette.model import Cassette, Interaction, Recording
 from cassette.validate import validate_data
 
-_SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SafeLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """The safe loader, minus implicit timestamps: an unquoted ``2024-01-01`` in a
+    hand-edited body stays the string it would be in JSON, not a Python date."""
+
+
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
 CASSETTE_SUFFIXES = (".yaml", ".yml")
 # Larger files are refused before parsing; RETAPE_MAX_CASSETTE_MB raises the bound.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024

@@ -69,7 +69,7 @@ class Body:
             return json.dumps(self.value, ensure_ascii=False, separators=(",", ":")).encode()
         if self.kind == "text":
             return str(self.value).encode("utf-8")
-        return base64.b64decode(self.value)
+        return base64.b64decode(self.value, validate=True)
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {self.kind: self.value}
@@ -198,7 +198,7 @@ class Message:
             return json.dumps(self.value, ensure_ascii=False, separators=(",", ":"))
         if self.kind == "text":
             return str(self.value)
-        return base64.b64decode(self.value)
+        return base64.b64decode(self.value, validate=True)
 
     def to_data(self) -> dict[str, Any]:
         return {"from": self.sender, "at": round(self.at, 6), self.kind: self.value}

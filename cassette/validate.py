@@ -7,8 +7,11 @@ nothing for line numbers.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -18,6 +21,9 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from cassette.errors import CassetteError
 from cassette.locate import Locator
+
+# Deeper JSON would overflow the recursion of anything that walks or serialises it.
+MAX_JSON_DEPTH = 200
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -90,8 +96,59 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _semantic_errors(data: dict[str, Any]) -> tuple[list[str | int], str] | None:
-    """Rules JSON Schema cannot say: ids unique, websocket-only fields on websockets."""
+Problem = tuple[list[str | int], str]
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a ``json:`` value could not be sent as JSON, or None."""
+    if depth > MAX_JSON_DEPTH:
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                return f"a key of type {type(key).__name__} is not JSON"
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list):
+        for item in value:
+            problem = _json_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a JSON number"
+    if value is None or isinstance(value, str | int | float | bool):
+        return None
+    return f"a {type(value).__name__} value is not JSON (quote it to make it a string)"
+
+
+def _payload_problem(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """Check a body or message's payload: strict base64, JSON that serialises."""
+    if "base64" in payload:
+        try:
+            base64.b64decode(payload["base64"], validate=True)
+        except (binascii.Error, ValueError):
+            return "base64", "not valid base64"
+    if "json" in payload:
+        problem = _json_problem(payload["json"])
+        if problem:
+            return "json", problem
+    return None
+
+
+def _payloads(index: int, interaction: dict[str, Any]) -> Iterator[tuple[list[str | int], dict]]:
+    for side in ("request", "response"):
+        body = interaction[side].get("body")
+        if body:
+            yield ["interactions", index, side, "body"], body
+    for number, message in enumerate(interaction.get("messages") or []):
+        yield ["interactions", index, "messages", number], message
+
+
+def _semantic_errors(data: dict[str, Any]) -> Problem | None:
+    """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads."""
     seen: set[int] = set()
     for index, interaction in enumerate(data.get("interactions") or []):
         ident = interaction["id"]
@@ -103,6 +160,10 @@ def _semantic_errors(data: dict[str, Any]) -> tuple[list[str | int], str] | None
                 ["interactions", index, "messages"],
                 "messages are only allowed on a websocket interaction",
             )
+        for where, payload in _payloads(index, interaction):
+            problem = _payload_problem(payload)
+            if problem:
+                return [*where, problem[0]], problem[1]
     return None
 
 

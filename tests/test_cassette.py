@@ -138,6 +138,12 @@ def test_reopening_a_cassette_continues_its_ids(tmp_path: Path) -> None:
         (("retape: 1", "retape: 2"), r"c\.yaml:1: retape: unsupported cassette format version 2"),
         (("id: 2", "id: 1"), r"interactions\[1\]\.id: duplicate interaction id 1"),
         (("interactions:", "interactions: {"), r"c\.yaml:\d+: invalid YAML"),
+        (
+            ("base64: AP9hdWRpbw==", "base64: '%%% nope'"),
+            r"messages\[1\]\.base64: not valid base64",
+        ),
+        (("role: user", "role: !!timestamp 2024-01-01"), r"request\.body\.json: a date value"),
+        (("role: user", "role: .nan"), r"request\.body\.json: nan is not a JSON number"),
     ],
 )
 def test_invalid_cassettes_name_file_line_and_place(
@@ -149,6 +155,13 @@ def test_invalid_cassettes_name_file_line_and_place(
         load_cassette(path)
     assert str(info.value).startswith(str(path))
     assert "\n" not in str(info.value)
+
+
+def test_unquoted_dates_in_hand_edited_json_stay_strings(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_cassette(sample_cassette()).replace("role: user", "role: 2024-01-01", 1))
+    body = load_cassette(path).interactions[0].request.body
+    assert body is not None and b'"role":"2024-01-01"' in body.to_bytes()
 
 
 def test_line_number_points_at_the_bad_value(tmp_path: Path) -> None:

@@ -1,0 +1,117 @@
+"""Replaying one HTTP interaction over a shared keep-alive ``aiohttp`` session.
+
+The request goes out as recorded: method, path (byte for byte, no requoting), headers
+in order with their recorded case, body. aiohttp is kept from adding headers of its own
+(User-Agent, Accept, ...) and from following redirects or keeping cookies, because each
+of those would make the replay differ from the recording; only ``Host`` and
+``Content-Length`` are recomputed for the new target and body.
+
+Request bodies are stored decoded. When the recording sent a gzip or deflate body the
+body is compressed again, so a server whose request decompression is part of the
+regression still sees what it saw; other encodings (br, zstd) cannot be rebuilt with
+the standard library, so the decoded body is sent without ``Content-Encoding``, which
+every server must accept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import aiohttp
+from yarl import URL
+
+from cassette.model import Body, Header, Interaction
+from replayer.credentials import Credentials
+from replayer.results import Outcome
+from replayer.target import Unreachable, describe_os_error
+
+# Connection-level headers describe the recorded hop, not the request (RFC 9110 7.6.1).
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer"}
+    | {"upgrade"}
+)
+# Rebuilt for the target and the body actually sent.
+RECOMPUTED = frozenset({"host", "content-length", "content-encoding"})
+_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+_RECOMPRESS = {"gzip": gzip.compress, "x-gzip": gzip.compress, "deflate": zlib.compress}
+
+
+def open_session() -> aiohttp.ClientSession:
+    """One session per run: its connection pool keeps connections alive across requests."""
+    return aiohttp.ClientSession(
+        auto_decompress=True,
+        skip_auto_headers=_AUTO_HEADERS,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,  # never route replay traffic through an environment proxy
+        max_line_size=65536,
+        max_field_size=65536,
+    )
+
+
+def encode_body(body: Body | None, recorded: str | None) -> tuple[bytes | None, Header | None]:
+    """The bytes to send and the ``Content-Encoding`` header that describes them, if any."""
+    if body is None:
+        return None, None
+    data = body.to_bytes()
+    if body.content_encoding is None:  # stored as sent: whatever the header said still holds
+        return data, ("Content-Encoding", recorded) if recorded else None
+    compress = _RECOMPRESS.get(body.content_encoding.strip().lower())
+    if compress is None:
+        return data, None
+    return compress(data), ("Content-Encoding", body.content_encoding)
+
+
+def _failure(exc: BaseException, *, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"timeout after {timeout:g}s"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed by server"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "incomplete response body"
+    if isinstance(exc, aiohttp.ClientConnectionResetError | ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def replay_http(
+    interaction: Interaction,
+    *,
+    session: aiohttp.ClientSession,
+    url: str,
+    credentials: Credentials,
+    timeout: float,
+) -> Outcome:
+    """Send the recorded request and read the whole response (SSE streams included).
+
+    Raises :class:`Unreachable` when the connection itself could not be made.
+    """
+    request = interaction.request
+    headers = credentials.headers_for(request, drop=HOP_BY_HOP | RECOMPUTED)
+    recorded_encoding = next(
+        (v for k, v in request.headers if k.lower() == "content-encoding"), None
+    )
+    data, encoding = encode_body(request.body, recorded_encoding)
+    if encoding is not None:
+        headers.append(encoding)
+    status: int | None = None
+    try:
+        async with session.request(
+            request.method,
+            URL(url, encoded=True),
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            status = response.status
+            body = await response.read()
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc, aiohttp.ClientSSLError):
+            raise Unreachable(f"TLS error ({exc.os_error})") from None
+        raise Unreachable(describe_os_error(exc.os_error)) from None
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        return Outcome(status=status, error=_failure(exc, timeout=timeout))
+    return Outcome(status=status, details={"response_bytes": len(body)})
