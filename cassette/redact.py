@@ -57,8 +57,6 @@ class Redactor:
     """Applies :class:`Rules` to interactions, numbering secrets per cassette."""
 
     def __init__(self, rules: Rules | None = None, *, first_number: int = 1) -> None:
-        if isinstance(rules, frozenset | set):  # transitional: recorder integration
-            rules = Rules().extended(headers=sorted(rules))
         self.rules = rules or Rules()
         self._numbers: dict[bytes, int] = {}
         self._next = first_number
@@ -69,13 +67,6 @@ class Redactor:
         """A redactor whose numbers start after the placeholders already in a cassette."""
         used = [int(n) for n in _NUMBER.findall(existing_text)]
         return cls(rules, first_number=max(used, default=0) + 1)
-
-    @property
-    def credential_headers(self) -> frozenset[str]:  # transitional: recorder integration
-        return self.rules.headers
-
-    def redact_headers(self, headers: list[Header]) -> tuple[list[Header], list[str]]:
-        return self.headers(headers)  # transitional: recorder integration
 
     @property
     def assigned(self) -> int:

@@ -30,11 +30,33 @@ class CassetteWriter:
         self.durable = durable
         self._fd = self._open_locked()
         self.next_id = 1
-        if os.fstat(self._fd).st_size == 0:
-            self._write(dump_header(recording))
-        else:
-            existing = load_cassette(self.path)
-            self.next_id = max((i.id for i in existing.interactions), default=0) + 1
+        try:
+            if os.fstat(self._fd).st_size == 0:
+                self._write(dump_header(recording))
+            else:
+                self.next_id = self._continue_existing()
+        except BaseException:
+            self.close()
+            raise
+
+    def _continue_existing(self) -> int:
+        """Check an existing cassette can be appended to; return the next id."""
+        existing = load_cassette(self.path)
+        text = self.path.read_text(encoding="utf-8")
+        top_level = [
+            line
+            for line in text.splitlines()
+            if line and not line[0].isspace() and not line.startswith(("#", "- "))
+        ]
+        if not top_level or top_level[-1].rstrip() != "interactions:":
+            raise CassetteError(
+                "cannot append: 'interactions:' must be the last top-level key, as a block "
+                "list (rewrite the file with 'retape redact' or record to a new file)",
+                path=str(self.path),
+            )
+        if not text.endswith("\n"):
+            self._write("\n")
+        return max((i.id for i in existing.interactions), default=0) + 1
 
     def _open_locked(self) -> int:
         try:

@@ -212,3 +212,32 @@ def test_redactor_numbers_secrets_consistently_and_keeps_the_scheme() -> None:
     assert headers[3] == ("Accept", "*/*")
     assert carried == ["authorization", "cookie", "x-internal-token"]
     assert all(is_placeholder(v) for _, v in headers[:3]) and not is_placeholder("*/*")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["interactions: []\n", "interactions:\nrecording: {}\n"],
+    ids=["flow-list", "key-after-interactions"],
+)
+def test_appending_to_a_cassette_of_another_shape_is_refused_and_unlocks(
+    tmp_path: Path, tail: str
+) -> None:
+    path = tmp_path / "rec.yaml"
+    path.write_text("retape: 1\n" + tail)
+    before = path.read_text()
+    for _ in range(2):  # the second attempt must not report a stale lock
+        with pytest.raises(CassetteError, match="cannot append"):
+            CassetteWriter(path, Recording())
+    assert path.read_text() == before
+
+
+def test_appending_after_a_missing_final_newline_keeps_the_file_loadable(tmp_path: Path) -> None:
+    path = tmp_path / "rec.yaml"
+    writer = CassetteWriter(path, Recording())
+    writer.append(sample_cassette().interactions[0])
+    writer.close()
+    path.write_text(path.read_text().rstrip("\n"))
+    writer = CassetteWriter(path, Recording())
+    writer.append(sample_cassette().interactions[1])
+    writer.close()
+    assert [i.id for i in load_cassette(path).interactions] == [1, 2]

@@ -1,0 +1,204 @@
+"""The mitmproxy addon that appends each finished interaction to a cassette.
+
+Usable on its own: ``mitmdump -s recorder/addon.py --mode reverse:URL --set retape_out=x.yaml``.
+Each interaction is written the moment it completes, with a single append, so a recorder
+killed at any point (even SIGKILL) leaves every completed interaction on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mitmproxy import ctx, exceptions, http, version
+from mitmproxy.addonmanager import Loader
+from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+
+from cassette.errors import CassetteError, RetapeError
+from cassette.model import Interaction, Recording
+from cassette.redact import Redactor
+from cassette.rules import Rules, load_rules
+from cassette.validate import validate_data
+from cassette.writer import CassetteWriter
+from recorder.convert import http_interaction, websocket_interaction
+from retape import __version__
+
+logger = logging.getLogger(__name__)
+
+_RULE_OPTIONS = {
+    "retape_redact_headers": "Extra header names whose values are credentials.",
+    "retape_redact_fields": "Extra JSON/form field names to redact at any depth.",
+    "retape_redact_query": "Extra query parameter names to redact.",
+    "retape_redact_patterns": "Extra regular expressions whose matches are redacted.",
+    "retape_redact_allow": "Regular expressions for values never redacted (false positives).",
+}
+_OPTIONS = frozenset(
+    {"retape_out", "retape_upstream", "retape_durable", "retape_redact_config", *_RULE_OPTIONS}
+)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+
+
+class StreamTee:
+    """Passes a streamed response body through to the client, keeping a copy to record.
+
+    Server-sent events are streamed rather than buffered so a client sees each event
+    when the upstream sends it, exactly as it would without the recorder.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def __call__(self, data: bytes) -> bytes:
+        self.chunks.append(data)
+        return data
+
+    def content(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class Recorder:
+    """Writes HTTP exchanges at ``response`` and websocket sessions at ``websocket_end``."""
+
+    def __init__(self) -> None:
+        self.writer: CassetteWriter | None = None
+        self.written = 0
+        self._redactor = Redactor()
+        self._started = time.time()
+        self._open_sessions: dict[str, http.HTTPFlow] = {}
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option("retape_out", str, "", "Cassette file to append interactions to.")
+        loader.add_option(
+            "retape_upstream",
+            str,
+            "",
+            "Label for the recorded server, written into the cassette's recording metadata.",
+        )
+        for name, what in _RULE_OPTIONS.items():
+            loader.add_option(name, Sequence[str], [], what)
+        loader.add_option(
+            "retape_redact_config",
+            str,
+            "",
+            "pyproject.toml to read [tool.retape.redact] from (default: the nearest one).",
+        )
+        loader.add_option(
+            "retape_durable", bool, False, "fsync the cassette after every interaction."
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & _OPTIONS:
+            return
+        bad = sorted(h for h in ctx.options.retape_redact_headers if not _HEADER_NAME.match(h))
+        if bad:
+            raise exceptions.OptionsError(f"not a valid header name: {bad[0]!r}")
+        self._close()
+        self._redactor = Redactor(_rules())  # one per cassette: placeholders numbered per file
+        if not ctx.options.retape_out:
+            return
+        recording = Recording(
+            at=datetime.now(UTC).isoformat(timespec="seconds"),
+            retape=__version__,
+            mitmproxy=version.VERSION,
+            upstream=ctx.options.retape_upstream or _reverse_target(),
+        )
+        try:
+            self.writer = CassetteWriter(
+                ctx.options.retape_out, recording, durable=ctx.options.retape_durable
+            )
+        except CassetteError as exc:
+            raise exceptions.OptionsError(str(exc)) from None
+        self._started = time.time()
+
+    def running(self) -> None:
+        if self.writer is None:
+            logger.warning("retape_out is not set: nothing will be recorded")
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        if self.writer is None or response is None or response.stream:
+            return
+        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media == "text/event-stream":
+            response.stream = StreamTee()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is not None or flow.response is None:
+            return  # an accepted handshake is written with its session at websocket_end
+        tee = flow.response.stream
+        streamed = tee.content() if isinstance(tee, StreamTee) else None
+        self._write(
+            lambda: http_interaction(flow, self._redactor, self._started, streamed=streamed)
+        )
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self._open_sessions[flow.id] = flow
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self._open_sessions.pop(flow.id, None)
+        self._write(lambda: websocket_interaction(flow, self._redactor, self._started))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is not None or self.writer is None:
+            return
+        message = flow.error.msg if flow.error else "unknown error"
+        path = flow.request.path.split("?", 1)[0]  # a query may carry a credential
+        logger.warning("not recorded: %s %s failed: %s", flow.request.method, path, message)
+
+    def done(self) -> None:
+        # Sessions still open at shutdown are kept, recorded as dropped (close by none).
+        for flow in list(self._open_sessions.values()):
+            self.websocket_end(flow)
+        self._close()
+
+    def _write(self, build: Callable[[], Interaction]) -> None:
+        """Convert and append one interaction; a failure costs that interaction only."""
+        if self.writer is None:
+            return
+        try:
+            interaction = build()
+            interaction.id = self.writer.next_id
+            # A block that would not validate must not reach the file: it would make the
+            # whole cassette unreadable, including everything recorded before it.
+            data = {"retape": 1, "interactions": [interaction.to_data()]}
+            validate_data(data, path=str(self.writer.path), text="")
+            self.writer.append(interaction)
+        except (CassetteError, OSError, ValueError) as exc:
+            logger.warning("not recorded: %s", exc)
+            return
+        self.written += 1
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _rules() -> Rules:
+    """Default rules, the project's [tool.retape.redact], then the retape_redact_* options."""
+    config = ctx.options.retape_redact_config
+    try:
+        return load_rules(Path(config) if config else None).extended(
+            headers=ctx.options.retape_redact_headers,
+            fields=ctx.options.retape_redact_fields,
+            query=ctx.options.retape_redact_query,
+            patterns=ctx.options.retape_redact_patterns,
+            allow=ctx.options.retape_redact_allow,
+        )
+    except RetapeError as exc:
+        raise exceptions.OptionsError(str(exc)) from None
+
+
+def _reverse_target() -> str:
+    """The upstream of a single reverse-proxy mode, when no label was given."""
+    modes = [ProxyMode.parse(spec) for spec in ctx.options.mode]
+    if len(modes) == 1 and isinstance(modes[0], ReverseMode):
+        return modes[0].data
+    return ""
+
+
+addons = [Recorder()]

@@ -1,0 +1,77 @@
+"""The ``retape record`` subcommand's arguments.
+
+Importing this module must stay cheap (``retape --help``, ``retape replay``): mitmproxy
+is only imported, through :mod:`recorder.run`, when a recording actually starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cassette.rules_cli import add_rule_arguments, rules_from_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "record",
+        help="record real traffic through a reverse proxy into a cassette",
+        description="Run a reverse proxy in front of UPSTREAM and append every completed "
+        "HTTP exchange and WebSocket session to a cassette, credentials redacted. "
+        "Point clients at --listen; stop with Ctrl-C or SIGTERM.",
+    )
+    parser.add_argument(
+        "--upstream",
+        required=True,
+        metavar="URL",
+        help="the real server: http://HOST[:PORT] or https://HOST[:PORT]",
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="where clients connect, plain HTTP or TLS (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="cassette to write; an existing cassette is appended to",
+    )
+    parser.add_argument(
+        "--upstream-insecure",
+        action="store_true",
+        help="do not verify the upstream's TLS certificate (self-signed test servers)",
+    )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync after every interaction: survives a machine crash, costs a disk flush each",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="print only errors, no start/end lines"
+    )
+    add_rule_arguments(parser)
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from recorder.run import record
+
+    rules_from_args(args)  # a bad regex or config is reported before the proxy starts
+
+    return record(
+        upstream=args.upstream,
+        listen=args.listen,
+        out=args.out,
+        upstream_insecure=args.upstream_insecure,
+        redaction={
+            "retape_redact_headers": args.redact_header,
+            "retape_redact_fields": args.redact_field,
+            "retape_redact_query": args.redact_query,
+            "retape_redact_patterns": args.redact_pattern,
+            "retape_redact_allow": args.allow,
+            "retape_redact_config": str(args.config or ""),
+        },
+        durable=args.durable,
+        quiet=args.quiet,
+    )

@@ -1,0 +1,68 @@
+"""Checking ``--upstream`` and ``--listen`` before anything starts.
+
+Every mistake here becomes one :class:`RetapeError` line at start, rather than a proxy
+that comes up and then fails on the first request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+from urllib.parse import urlsplit
+
+from cassette.errors import RetapeError
+
+
+def parse_upstream(url: str) -> str:
+    """``http(s)://host[:port]``, normalised (no trailing slash), or a RetapeError."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise RetapeError(f"--upstream {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RetapeError(f"--upstream {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
+    if parts.username is not None or parts.password is not None:
+        raise RetapeError(
+            f"--upstream {parts.scheme}://...@{parts.hostname}: credentials do not belong in "
+            "the URL (they would be written into the cassette); let the client send them"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise RetapeError(
+            f"--upstream {url!r}: expected no path, query or fragment "
+            "(requests keep the path the client sent)"
+        )
+    if port == 0:
+        raise RetapeError(f"--upstream {url!r}: port must be 1-65535")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) → (host, port), or a RetapeError."""
+    host, sep, port_text = listen.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise RetapeError(f"--listen {listen!r}: expected HOST:PORT with a port from 1 to 65535")
+    return host, int(port_text)
+
+
+def ensure_can_listen(host: str, port: int) -> None:
+    """Bind once, like the proxy will, so a busy port is reported before it starts."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise RetapeError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    for family, kind, proto, _name, address in infos:
+        with contextlib.closing(socket.socket(family, kind, proto)) as sock:
+            # asyncio's servers set SO_REUSEADDR, so a port in TIME_WAIT is not "busy".
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                reason = (
+                    "address already in use"
+                    if exc.errno == errno.EADDRINUSE
+                    else (exc.strerror or str(exc)).lower()
+                )
+                raise RetapeError(f"cannot listen on {host}:{port}: {reason}") from None
