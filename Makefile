@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m demo.showcase
 
-## test: lint, the test suite, and the shipped cassettes' validity
+## test: lint, the shipped cassettes (valid, no secrets), and the test suite
 test: $(STAMP) lint
 	$(RETAPE) validate sessions/
+	$(RETAPE) scan sessions/
 	$(PY) -m pytest
 
 lint: $(STAMP)
