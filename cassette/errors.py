@@ -34,6 +34,9 @@ class CassetteError(RetapeError):
         self.place = place
 
     def __str__(self) -> str:
+        return " ".join(self._full().split())  # always one line, whatever a library said
+
+    def _full(self) -> str:
         where = self.path or "<cassette>"
         if self.line is not None:
             where = f"{where}:{self.line}"

@@ -103,6 +103,11 @@ def parse_yaml(text: str, *, path: str) -> Any:
         problem = exc.problem or exc.context or "invalid YAML"
         line = mark.line + 1 if mark is not None else None
         raise CassetteError(f"invalid YAML: {problem}", path=path, line=line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise CassetteError(
+            f"invalid YAML: {exc.reason} (character 0x{exc.character:x})", path=path, line=line
+        ) from None
     except yaml.YAMLError as exc:
         raise CassetteError(f"invalid YAML: {exc}", path=path) from None
 
