@@ -1,0 +1,1 @@
+"""Small real servers started by tests (uvicorn subprocesses on loopback)."""
