@@ -1,50 +1,170 @@
 """The replay loop: every interaction of every cassette, in recorded order, one verdict each.
 
 Cassettes run one after another and interactions within a cassette in recorded order,
-because recordings are often stateful (create, then use). Every network call is bounded
-by ``timeout``; a failure of one interaction becomes an error row and the run goes on.
-The one exception is a target that cannot be reached at all on the first attempt: that
-is a configuration mistake (wrong port, server not started), reported as a
-:class:`RetapeError` rather than as a wall of identical failures.
+because recordings are often stateful (create, then use). With the auth matrix on,
+each interaction recorded with a credential is followed by its probes. Every network
+call is bounded by ``timeout``; a failure of one interaction becomes an error row and
+the run goes on. The one exception is a target that cannot be reached at all on the
+first attempt: that is a configuration mistake (wrong port, server not started),
+reported as a :class:`RetapeError` rather than as a wall of identical failures.
+
+Bodies and messages received live only until their row is judged: a result keeps the
+differences and a short excerpt, never the whole response.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiohttp import ClientSession
 
 from cassette.errors import RetapeError
 from cassette.model import Cassette, Interaction
 from replayer import compare
+from replayer.compare import Comparison
+from replayer.config import ReplayConfig
 from replayer.credentials import Credentials
 from replayer.http import open_session, replay_http
+from replayer.noise import IgnoreRules
+from replayer.probes import Probe, probe_credentials
 from replayer.results import Outcome, Result
 from replayer.target import Target, Unreachable
 from replayer.websocket import replay_websocket
 
+_EXCERPT = 2000  # characters of a failing row's response body kept for the reports
 
-def _result(
-    cassette: Cassette, interaction: Interaction, outcome: Outcome, *, duration: float
-) -> Result:
-    request = interaction.request
-    expected = interaction.response.status
-    return Result(
-        cassette=cassette.path or "<cassette>",
-        id=interaction.id,
-        type=interaction.type,
-        method=request.method,
-        path=request.path,
-        expected_status=expected,
-        actual_status=outcome.status,
-        ok=compare.passed(
-            expected_status=expected, actual_status=outcome.status, error=outcome.error
-        ),
-        error=outcome.error,
-        duration=duration,
-        details=outcome.details,
-    )
+RulesFor = Callable[[Cassette, Interaction], IgnoreRules]
+
+
+class Learner(Protocol):
+    """Noise learning hooks (see :mod:`replayer.learning`)."""
+
+    async def before(self, replayer: Replayer, cassettes: Sequence[Cassette]) -> None: ...
+
+    def learn(
+        self, cassette: Cassette, interaction: Interaction, outcome: Outcome, rules: IgnoreRules
+    ) -> IgnoreRules: ...
+
+
+@dataclass
+class Replayer:
+    """Everything one replay needs; one instance per run (or per pytest item)."""
+
+    session: ClientSession
+    target: Target
+    credentials: Credentials
+    timeout: float
+    comparison: Comparison = field(default_factory=Comparison)
+    config: ReplayConfig = field(default_factory=ReplayConfig)
+    rules_for: RulesFor = lambda cassette, interaction: IgnoreRules()
+    reached: bool = False
+
+    def probes_for(self, interaction: Interaction) -> list[Probe]:
+        request = interaction.request
+        if not request.credentials or self.config.is_public(request.path):
+            return []
+        return list(Probe)
+
+    async def outcome(self, interaction: Interaction, probe: Probe | None = None) -> Outcome:
+        """Send it; a target that never answered becomes a RetapeError (first call) or a row."""
+        credentials = self.credentials
+        if probe is not None:
+            credentials = probe_credentials(probe, interaction.request, self.credentials)
+        path = interaction.request.path
+        try:
+            if interaction.type == "websocket":
+                outcome = await replay_websocket(
+                    interaction,
+                    url=self.target.ws_url(path),
+                    credentials=credentials,
+                    timeout=self.timeout,
+                    converse=probe is None,
+                )
+            else:
+                outcome = await replay_http(
+                    interaction,
+                    session=self.session,
+                    url=self.target.http_url(path),
+                    credentials=credentials,
+                    timeout=self.timeout,
+                )
+            self.reached = True
+        except Unreachable as exc:
+            if not self.reached:
+                raise RetapeError(f"cannot reach target {self.target}: {exc.reason}") from None
+            outcome = Outcome(error=f"cannot connect: {exc.reason}")
+        if probe is None and interaction.request.credentials and not self.credentials.headers:
+            outcome.details["credentials"] = "recorded with credentials, none supplied"
+        return _scrubbed(outcome, self.credentials)
+
+    def judge(
+        self,
+        cassette: Cassette,
+        interaction: Interaction,
+        outcome: Outcome,
+        *,
+        probe: Probe | None = None,
+        rules: IgnoreRules | None = None,
+        duration: float = 0.0,
+    ) -> Result:
+        request = interaction.request
+        if probe is None:
+            rules = rules if rules is not None else self.rules_for(cassette, interaction)
+            verdict = compare.judge(interaction, outcome, comparison=self.comparison, rules=rules)
+            expected: int | None = interaction.response.status
+            statuses = [interaction.response.status]
+        else:
+            verdict = compare.judge_probe(outcome, refusal=self.config.refusal)
+            expected, statuses = None, sorted(self.config.refusal)
+        details = dict(outcome.details)
+        if not verdict.ok and outcome.body:
+            text = outcome.body[:_EXCERPT].decode("utf-8", errors="replace")
+            details["response_excerpt"] = self.credentials.scrub(text)
+        return Result(
+            cassette=cassette.path or "<cassette>",
+            id=interaction.id,
+            type=interaction.type,
+            method=request.method,
+            path=request.path,
+            expected_status=expected,
+            actual_status=outcome.status,
+            ok=verdict.ok,
+            error=outcome.error,
+            duration=duration,
+            details=details,
+            probe=probe.value if probe else None,
+            expected_statuses=statuses,
+            differences=verdict.differences,
+            failure=verdict.failure,
+        )
+
+    async def run(
+        self,
+        cassette: Cassette,
+        interaction: Interaction,
+        probe: Probe | None = None,
+        *,
+        learner: Learner | None = None,
+    ) -> Result:
+        """Replay one interaction (or one probe of it) and judge it."""
+        started = time.monotonic()
+        outcome = await self.outcome(interaction, probe)
+        rules = None
+        if probe is None:
+            rules = self.rules_for(cassette, interaction)
+            if learner is not None:
+                rules = learner.learn(cassette, interaction, outcome, rules)
+        return self.judge(
+            cassette,
+            interaction,
+            outcome,
+            probe=probe,
+            rules=rules,
+            duration=time.monotonic() - started,
+        )
 
 
 def _scrubbed(outcome: Outcome, credentials: Credentials) -> Outcome:
@@ -56,26 +176,6 @@ def _scrubbed(outcome: Outcome, credentials: Credentials) -> Outcome:
     return outcome
 
 
-async def _replay_one(
-    interaction: Interaction,
-    *,
-    session: ClientSession,
-    target: Target,
-    credentials: Credentials,
-    timeout: float,
-) -> Outcome:
-    path = interaction.request.path
-    if interaction.type == "websocket":
-        url = target.ws_url(path)
-        return await replay_websocket(
-            interaction, url=url, credentials=credentials, timeout=timeout
-        )
-    url = target.http_url(path)
-    return await replay_http(
-        interaction, session=session, url=url, credentials=credentials, timeout=timeout
-    )
-
-
 async def replay_cassettes(
     cassettes: Sequence[Cassette],
     target: Target,
@@ -83,33 +183,32 @@ async def replay_cassettes(
     *,
     timeout: float,
     on_result: Callable[[Result], None],
+    comparison: Comparison | None = None,
+    config: ReplayConfig | None = None,
+    auth_matrix: bool = False,
+    rules_for: RulesFor | None = None,
+    learner: Learner | None = None,
 ) -> list[Result]:
     """Replay everything against ``target``; ``on_result`` sees each row as it completes."""
     results: list[Result] = []
-    reached = False
     async with open_session() as session:
+        replayer = Replayer(
+            session,
+            target,
+            credentials,
+            timeout,
+            comparison or Comparison(),
+            config or ReplayConfig(),
+        )
+        if rules_for is not None:
+            replayer.rules_for = rules_for
+        if learner is not None:
+            await learner.before(replayer, cassettes)
         for cassette in cassettes:
             for interaction in cassette.interactions:
-                started = time.monotonic()
-                try:
-                    outcome = await _replay_one(
-                        interaction,
-                        session=session,
-                        target=target,
-                        credentials=credentials,
-                        timeout=timeout,
-                    )
-                    reached = True
-                except Unreachable as exc:
-                    if not reached:
-                        raise RetapeError(f"cannot reach target {target}: {exc.reason}") from None
-                    outcome = Outcome(error=f"cannot connect: {exc.reason}")
-                if interaction.request.credentials and not credentials.headers:
-                    outcome.details["credentials"] = "recorded with credentials, none supplied"
-                duration = time.monotonic() - started
-                result = _result(
-                    cassette, interaction, _scrubbed(outcome, credentials), duration=duration
-                )
-                results.append(result)
-                on_result(result)
+                probes = replayer.probes_for(interaction) if auth_matrix else []
+                for probe in [None, *probes]:
+                    result = await replayer.run(cassette, interaction, probe, learner=learner)
+                    results.append(result)
+                    on_result(result)
     return results

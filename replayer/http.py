@@ -15,6 +15,7 @@ every server must accept.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import zlib
 
@@ -69,8 +70,11 @@ def _failure(exc: BaseException, *, timeout: float) -> str:
         return "connection closed by server"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "incomplete response body"
+    # A server that hangs up shows as EOF or as a reset, depending on who wrote last.
     if isinstance(exc, aiohttp.ClientConnectionResetError | ConnectionResetError):
-        return "connection reset"
+        return "connection closed by server"
+    if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
+        return "connection closed by server"
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -85,6 +89,9 @@ async def replay_http(
     timeout: float,
 ) -> Outcome:
     """Send the recorded request and read the whole response (SSE streams included).
+
+    The response headers and the decoded body are kept on the outcome for deeper
+    comparison; the engine drops them once the row is judged.
 
     Raises :class:`Unreachable` when the connection itself could not be made.
     """
@@ -107,6 +114,10 @@ async def replay_http(
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response:
             status = response.status
+            headers_back = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in response.raw_headers
+            ]
             body = await response.read()
     except aiohttp.ClientConnectorError as exc:
         if isinstance(exc, aiohttp.ClientSSLError):
@@ -114,4 +125,5 @@ async def replay_http(
         raise Unreachable(describe_os_error(exc.os_error)) from None
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         return Outcome(status=status, error=_failure(exc, timeout=timeout))
-    return Outcome(status=status, details={"response_bytes": len(body)})
+    details = {"response_bytes": len(body)}
+    return Outcome(status=status, details=details, headers=headers_back, body=body)

@@ -1,8 +1,11 @@
 """``--json FILE``: the machine-readable report, a stable documented shape.
 
-``{"summary": {total, passed, failed, errors, duration},
-   "results": [{cassette, id, type, method, path, expected_status, actual_status, ok,
-                error, duration, details}, ...]}``, rows in recorded order.
+``{"summary": {total, passed, failed, errors, probes, differences, duration},
+   "results": [{cassette, id, probe, type, method, path, expected_status,
+                expected_statuses, actual_status, ok, error, failure, differences,
+                duration, details}, ...]}``, rows in replay order (each interaction, then
+its auth probes). Every field is described in docs/replay.md; fields are only ever
+added, never renamed or removed.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """``--junit FILE``: JUnit XML, so CI systems show replay rows as test cases.
 
-One ``<testsuite>`` per cassette and one ``<testcase>`` per interaction, named like
-``#4 websocket GET /v1/realtime``. A status mismatch is a ``<failure>``; a timeout or a
-broken connection is an ``<error>``, matching how JUnit separates the two.
+One ``<testsuite>`` per cassette and one ``<testcase>`` per interaction and per auth
+probe, named like ``#4 websocket GET /v1/realtime`` and ``#4 websocket GET
+/v1/realtime [no-credential]``. A status mismatch, a refused probe that was accepted or
+a difference is a ``<failure>`` whose message is the one-line problem and whose text
+is the diff; a timeout or a broken connection is an ``<error>``, matching how JUnit
+separates the two.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+from replayer.report_text import format_differences
 from replayer.results import Result, Summary
 
 # Characters XML 1.0 cannot carry at all; a recorded path could hold them.
@@ -46,7 +50,8 @@ def _suite(parent: ET.Element, cassette: str, rows: list[Result]) -> None:
             continue
         tag = "error" if row.error else "failure"
         problem = _xml_safe(row.problem)
-        ET.SubElement(case, tag, message=problem, type=tag).text = problem
+        text = _xml_safe("\n".join(format_differences(row))) if row.differences else problem
+        ET.SubElement(case, tag, message=problem, type=tag).text = text
 
 
 def junit_tree(results: Sequence[Result], summary: Summary) -> ET.ElementTree:

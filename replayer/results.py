@@ -1,14 +1,17 @@
 """What one replayed interaction produced, and the totals of a run.
 
-These are plain data so every reporter (text, JSON, JUnit) reads the same facts and the
-machine-readable reports stay stable.
+These are plain data so every reporter (text, JSON, JUnit, Markdown, the pytest plugin)
+reads the same facts and the machine-readable reports stay stable (docs/replay.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+from cassette.model import Header, Message
+from replayer.diff_json import Difference
 
 
 @dataclass
@@ -16,29 +19,47 @@ class Outcome:
     """What the network said, before any verdict: a status, or an error, or both.
 
     ``status`` can be set together with ``error`` when the status line arrived but the
-    rest did not (for example a response body that never finished).
+    rest did not (for example a response body that never finished). ``headers``,
+    ``body`` and ``messages`` are what deeper comparison reads; they live only until
+    the interaction is judged.
     """
 
     status: int | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    headers: list[Header] = field(default_factory=list)
+    body: bytes | None = None  # decoded; also a rejected handshake's body
+    messages: list[Message] | None = None  # server messages received (websocket only)
 
 
 @dataclass
 class Result:
-    """The verdict for one interaction, in the shape the reports publish."""
+    """The verdict for one interaction or one auth probe, in the shape reports publish.
+
+    ``probe`` is ``None`` for the replay of the recorded interaction, else the probe's
+    name (``no-credential``, ``wrong-credential``); a probe expects any status of
+    ``expected_statuses`` (a refusal) and has ``expected_status`` ``None``.
+    """
 
     cassette: str
     id: int
     type: str
     method: str
     path: str
-    expected_status: int
+    expected_status: int | None
     actual_status: int | None
     ok: bool
     error: str | None = None
     duration: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    probe: str | None = None
+    expected_statuses: list[int] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
+    failure: str | None = None  # why a row failed beyond the status (a probe's verdict)
+
+    def __post_init__(self) -> None:
+        if not self.expected_statuses and self.expected_status is not None:
+            self.expected_statuses = [self.expected_status]
 
     @property
     def verdict(self) -> str:
@@ -48,21 +69,54 @@ class Result:
 
     @property
     def title(self) -> str:
-        """``#4 websocket GET /v1/realtime``: how a row is named in every report."""
-        return f"#{self.id} {self.type} {self.method} {self.path}"
+        """``#4 websocket GET /v1/realtime [no-credential]``: a row's name in every report."""
+        title = f"#{self.id} {self.type} {self.method} {self.path}"
+        return f"{title} [{self.probe}]" if self.probe else title
+
+    @property
+    def expected(self) -> str:
+        """``101``, or ``401 or 403`` for a probe."""
+        codes = [str(code) for code in self.expected_statuses]
+        return " or ".join(codes) if len(codes) <= 2 else f"{', '.join(codes[:-1])} or {codes[-1]}"
+
+    @property
+    def status_matched(self) -> bool:
+        return self.actual_status is not None and self.actual_status in self.expected_statuses
 
     @property
     def problem(self) -> str:
-        """``expected 101, got 500`` (or the error): the one phrase a failure is about."""
+        """``expected 101, got 500`` (or the error, or the difference count): one phrase."""
         if self.error and self.actual_status is None:
-            return f"expected {self.expected_status}, got {self.error}"
-        got = f"expected {self.expected_status}, got {self.actual_status}"
-        return f"{got} ({self.error})" if self.error else got
+            return f"expected {self.expected}, got {self.error}"
+        got = f"expected {self.expected}, got {self.actual_status}"
+        if self.failure:
+            got = f"{self.failure}: {got}"
+        if self.error:
+            return f"{got} ({self.error})"
+        if self.status_matched and self.differences:
+            count = len(self.differences)
+            aspects = ", ".join(dict.fromkeys(d.aspect for d in self.differences))
+            return f"{count} difference{'s' if count != 1 else ''} in {aspects}"
+        return got
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["duration"] = round(self.duration, 6)
-        return data
+        return {
+            "cassette": self.cassette,
+            "id": self.id,
+            "probe": self.probe,
+            "type": self.type,
+            "method": self.method,
+            "path": self.path,
+            "expected_status": self.expected_status,
+            "expected_statuses": list(self.expected_statuses),
+            "actual_status": self.actual_status,
+            "ok": self.ok,
+            "error": self.error,
+            "failure": self.failure,
+            "differences": [d.to_json() for d in self.differences],
+            "duration": round(self.duration, 6),
+            "details": self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -72,19 +126,30 @@ class Summary:
     failed: int
     errors: int
     duration: float
+    probes: int = 0
+    differences: int = 0
 
     @classmethod
     def of(cls, results: Iterable[Result], *, duration: float) -> Summary:
         rows = list(results)
         passed = sum(r.ok for r in rows)
         errors = sum(1 for r in rows if not r.ok and r.error)
-        return cls(len(rows), passed, len(rows) - passed - errors, errors, duration)
+        probes = sum(1 for r in rows if r.probe)
+        differences = sum(len(r.differences) for r in rows)
+        failed = len(rows) - passed - errors
+        return cls(len(rows), passed, failed, errors, duration, probes, differences)
 
     @property
     def all_passed(self) -> bool:
         return self.passed == self.total
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["duration"] = round(self.duration, 6)
-        return data
+        return {
+            "total": self.total,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "probes": self.probes,
+            "differences": self.differences,
+            "duration": round(self.duration, 6),
+        }

@@ -3,9 +3,10 @@
 The handshake status is the verdict: 101 when accepted, else the HTTP status of the
 rejection (``InvalidStatus``), which is how a 401 or the vLLM-style 500 shows up. When
 both the recording and the replay were accepted, the recorded messages are walked in
-order: client messages are sent, and for each server message one message is awaited.
-A server that goes quiet or closes early ends the walk with a note in the details
-rather than an error, since live servers legitimately differ in what they say.
+order: client messages are sent, and the server's messages are awaited and kept for
+the ``messages`` comparison. A server that goes quiet or closes early ends the walk
+with a note in the details rather than an error; what it said (or did not) is for the
+comparison to judge.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from websockets.exceptions import (
 )
 from websockets.frames import Close as CloseFrame
 
-from cassette.model import Close, Interaction
+from cassette.model import Close, Header, Interaction, Message
 from replayer.credentials import Credentials
 from replayer.results import Outcome
 from replayer.target import Unreachable, describe_os_error
@@ -81,43 +82,79 @@ async def _open(
     )
 
 
-async def _converse(ws: ClientConnection, interaction: Interaction, *, timeout: float) -> dict:
-    """Walk the recorded messages; return counts and, if the walk ended early, why."""
-    messages = interaction.messages
-    expected = sum(m.sender == "server" for m in messages)
-    details: dict[str, Any] = {
-        "client_messages_sent": 0,
-        "server_messages_expected": expected,
-        "server_messages_received": 0,
-    }
-    for message in messages:
+class _Conversation:
+    """The replay's side of a session: sends what the client sent, keeps what came back.
+
+    Server messages are awaited by count: before each recorded client message, as many
+    server messages as the recording had received by then. A wait that times out is
+    noted and the walk goes on (the server may be waiting for the client's next
+    message, as when one event went missing); a second timeout with nothing received
+    since the first ends it, so a server gone silent costs at most two timeouts.
+    """
+
+    def __init__(self, ws: ClientConnection, interaction: Interaction, *, timeout: float):
+        self.ws = ws
+        self.interaction = interaction
+        self.timeout = timeout
+        self.received: list[Message] = []
+        self.opened = asyncio.get_running_loop().time()
+        self.details: dict[str, Any] = {
+            "client_messages_sent": 0,
+            "server_messages_expected": sum(m.sender == "server" for m in interaction.messages),
+            "server_messages_received": 0,
+        }
+        self._timed_out_at: int | None = None  # received count at the last timeout
+
+    def _keep(self, data: str | bytes) -> None:
+        at = asyncio.get_running_loop().time() - self.opened
+        self.received.append(Message.from_frame("server", at, data))
+        self.details["server_messages_received"] += 1
+
+    async def _receive_until(self, due: int) -> bool:
+        """Receive until ``due`` messages came; False when the walk must end."""
         try:
-            if message.sender == "client":
-                await asyncio.wait_for(ws.send(message.payload()), timeout)
-                details["client_messages_sent"] += 1
-            else:
-                await asyncio.wait_for(ws.recv(), timeout)
-                details["server_messages_received"] += 1
+            async with asyncio.timeout(self.timeout):
+                while len(self.received) < due:
+                    self._keep(await self.ws.recv())
         except TimeoutError:
-            waiting = "sending" if message.sender == "client" else "waiting for server message"
-            details["note"] = f"timeout after {timeout:g}s {waiting}"
-            return details
+            if self._timed_out_at == len(self.received):
+                return False
+            self._timed_out_at = len(self.received)
+            waiting = f"waiting for server message {len(self.received) + 1}"
+            self.details.setdefault("note", f"timeout after {self.timeout:g}s {waiting}")
+        return True
+
+    async def walk(self) -> None:
+        due = 0
+        try:
+            for message in self.interaction.messages:
+                if message.sender == "server":
+                    due += 1
+                    continue
+                if not await self._receive_until(due):
+                    return
+                await asyncio.wait_for(self.ws.send(message.payload()), self.timeout)
+                self.details["client_messages_sent"] += 1
+            await self._receive_until(due)
+        except TimeoutError:
+            self.details["note"] = f"timeout after {self.timeout:g}s sending"
         except ConnectionClosed as exc:
-            details["note"] = f"connection closed early: {exc}"
-            return details
-    return details
+            self.details["note"] = f"connection closed early: {exc}"
+
+    async def await_server_close(self) -> None:
+        """Read until the server closes, as it did in the recording; a note if it did not."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    self._keep(await self.ws.recv())
+        except ConnectionClosed:
+            return
+        except TimeoutError:
+            self.details["note"] = f"server did not close within {self.timeout:g}s as recorded"
 
 
-async def _await_server_close(ws: ClientConnection, *, timeout: float) -> str | None:
-    """Read until the server closes, as it did in the recording; a note if it did not."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                await ws.recv()
-    except ConnectionClosed:
-        return None
-    except TimeoutError:
-        return f"server did not close within {timeout:g}s as recorded"
+def _headers(headers: Any) -> list[Header]:
+    return [(str(name), str(value)) for name, value in headers.raw_items()]
 
 
 async def replay_websocket(
@@ -126,10 +163,13 @@ async def replay_websocket(
     url: str,
     credentials: Credentials,
     timeout: float,
+    converse: bool = True,
 ) -> Outcome:
     """Open the handshake, replay the conversation if both sides accepted, then close.
 
-    Raises :class:`Unreachable` when the TCP connection itself could not be made.
+    ``converse=False`` (auth probes) closes right after a handshake that should never
+    have been accepted. Raises :class:`Unreachable` when the TCP connection itself
+    could not be made.
     """
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
@@ -137,7 +177,10 @@ async def replay_websocket(
     try:
         ws = await _open(url, headers=headers, offered=offered, timeout=timeout)
     except InvalidStatus as exc:
-        return Outcome(status=exc.response.status_code)
+        response = exc.response
+        return Outcome(
+            status=response.status_code, headers=_headers(response.headers), body=response.body
+        )
     except TimeoutError:
         return Outcome(error=f"timeout after {timeout:g}s")
     except InvalidMessage as exc:
@@ -150,19 +193,19 @@ async def replay_websocket(
         raise Unreachable(describe_os_error(exc)) from None
     except (WebSocketException, ValueError) as exc:  # e.g. a recorded header it refuses
         return Outcome(error=f"cannot open websocket: {exc}")
+    handshake = _headers(ws.response.headers) if ws.response is not None else []
     try:
-        if not interaction.accepted:  # recorded as rejected: the status says it all
-            return Outcome(status=101)
-        details = await _converse(ws, interaction, timeout=timeout)
+        if not converse or not interaction.accepted:  # the status says it all
+            return Outcome(status=101, headers=handshake, messages=[])
+        talk = _Conversation(ws, interaction, timeout=timeout)
+        await talk.walk()
         close = interaction.close
-        if "note" not in details and close is not None and close.by != "client":
-            note = await _await_server_close(ws, timeout=timeout)
-            if note:
-                details["note"] = note
+        if "note" not in talk.details and close is not None and close.by != "client":
+            await talk.await_server_close()
         code, reason = close_args(close)
         await ws.close(code, reason)
-        details["close_code"] = ws.close_code
-        return Outcome(status=101, details=details)
+        talk.details["close_code"] = ws.close_code
+        return Outcome(status=101, details=talk.details, headers=handshake, messages=talk.received)
     except WebSocketException as exc:
         return Outcome(status=101, error=f"websocket error: {exc}")
     finally:

@@ -1,0 +1,97 @@
+"""``[tool.retape.compare]`` and ``[tool.retape.auth_matrix]`` from the nearest pyproject.toml.
+
+Project-wide settings live with the project, like ruff's or pytest's: ignore rules
+that hold for every cassette, the websocket message key, and what counts as a
+refusal. Flags on the command line add to (rules) or override (refusal) these.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cassette.errors import RetapeError
+from cassette.rules import find_pyproject
+from replayer.compare_messages import DEFAULT_KEY
+from replayer.noise import IgnoreRules
+
+DEFAULT_REFUSAL = frozenset({401, 403})
+_KNOWN = {"compare": {"ignore", "message_key"}, "auth_matrix": {"refusal", "public"}}
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    ignore: IgnoreRules = field(default_factory=IgnoreRules)
+    message_key: str = DEFAULT_KEY
+    refusal: frozenset[int] = DEFAULT_REFUSAL
+    public: tuple[str, ...] = ()  # path globs that answer without a credential by design
+
+    def is_public(self, path: str) -> bool:
+        bare = path.split("?", 1)[0]
+        return any(fnmatch.fnmatchcase(bare, pattern) for pattern in self.public)
+
+
+def parse_refusal(values: Any, *, where: str) -> frozenset[int]:
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",") if v.strip()]
+    codes: set[int] = set()
+    for value in values if isinstance(values, list) else [values]:
+        try:
+            code = int(value)
+        except (TypeError, ValueError):
+            code = 0
+        if not 100 <= code <= 599 or isinstance(value, bool):
+            raise RetapeError(f"{where}: {value!r} is not an HTTP status code")
+        codes.add(code)
+    if not codes:
+        raise RetapeError(f"{where}: expected at least one status code")
+    return frozenset(codes)
+
+
+def _strings(section: dict[str, Any], key: str, where: str) -> list[str]:
+    value = section.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RetapeError(f"{where} {key}: expected a list of strings")
+    return value
+
+
+def _section(tool: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    section = tool.get(name, {})
+    where = f"{path}: [tool.retape.{name}]"
+    if not isinstance(section, dict):
+        raise RetapeError(f"{where}: expected a table")
+    unknown = sorted(set(section) - _KNOWN[name])
+    if unknown:
+        expected = ", ".join(sorted(_KNOWN[name]))
+        raise RetapeError(f"{where}: unknown key {unknown[0]!r} (expected {expected})")
+    return section
+
+
+def load_config(pyproject: Path | None = None) -> ReplayConfig:
+    """The settings of the nearest pyproject.toml (from the working directory up)."""
+    path = pyproject or find_pyproject()
+    if path is None:
+        return ReplayConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RetapeError(f"{path}: cannot read [tool.retape]: {exc}") from None
+    tool = data.get("tool", {}).get("retape", {})
+    compare = _section(tool, "compare", path)
+    auth = _section(tool, "auth_matrix", path)
+    where = f"{path}: [tool.retape.compare]"
+    key = compare.get("message_key", DEFAULT_KEY)
+    if not isinstance(key, str) or not key:
+        raise RetapeError(f"{where} message_key: expected a non-empty string")
+    refusal = DEFAULT_REFUSAL
+    if "refusal" in auth:
+        refusal = parse_refusal(auth["refusal"], where=f"{path}: [tool.retape.auth_matrix] refusal")
+    return ReplayConfig(
+        ignore=IgnoreRules.parse(_strings(compare, "ignore", where), where=f"{where} ignore"),
+        message_key=key,
+        refusal=refusal,
+        public=tuple(_strings(auth, "public", f"{path}: [tool.retape.auth_matrix]")),
+    )

@@ -1,0 +1,150 @@
+"""Structural diff of two JSON documents, as path-level differences a person can read.
+
+``$.choices[0].finish_reason: "stop" -> "length"`` says more than two pretty-printed
+bodies side by side, and the path is what an ignore rule names (see
+:mod:`replayer.noise`). Pure: no I/O, no knowledge of HTTP or websockets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+Part = str | int
+Parts = tuple[Part, ...]
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_SHOWN = 120  # characters of a value shown in a difference line
+_SHOWN_KEYS = 2000  # characters of a message or event sequence
+
+
+class _Missing:
+    """A value that is not there at all (a missing key or list item), unlike JSON null."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+MISSING: Final = _Missing()
+
+
+class Keys(tuple):
+    """A sequence of message or event keys, rendered compactly (``delta x5``)."""
+
+    def __str__(self) -> str:
+        runs: list[list[Any]] = []
+        for key in self:
+            if runs and runs[-1][0] == key:
+                runs[-1][1] += 1
+            else:
+                runs.append([key, 1])
+        return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in runs) or "(none)"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One thing that differs: where, what was expected and what came back.
+
+    ``aspect`` is the comparison that found it (headers, body, messages); ``where``
+    locates the JSON document inside it (``message 3 (session.updated)``, ``event 5``,
+    or empty for a whole body); ``path`` is the JSON path inside that document, or the
+    header name. ``parts`` keeps the path as data for noise learning; it is ``None``
+    for differences no ignore rule can express (a missing message in a sequence).
+    """
+
+    aspect: str
+    where: str
+    path: str
+    expected: Any
+    actual: Any
+    parts: Parts | None = field(default=None, compare=False)
+
+    @property
+    def text(self) -> str:
+        place = " ".join(p for p in (self.where, self.path) if p)
+        return f"{place}: {render(self.expected)} -> {render(self.actual)}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Absent values are left out, so ``null`` in the report always means JSON null."""
+        data: dict[str, Any] = {"aspect": self.aspect, "where": self.where, "path": self.path}
+        if self.expected is not MISSING:
+            data["expected"] = (
+                list(self.expected) if isinstance(self.expected, Keys) else (self.expected)
+            )
+        if self.actual is not MISSING:
+            data["actual"] = list(self.actual) if isinstance(self.actual, Keys) else self.actual
+        data["text"] = self.text
+        return data
+
+
+def render(value: Any) -> str:
+    """A value as compact JSON, shortened to one readable line."""
+    if value is MISSING:
+        return "(absent)"
+    if isinstance(value, Keys):  # a sequence is read whole: it is the headline
+        text, shown = str(value), _SHOWN_KEYS
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+        shown = _SHOWN
+    return text if len(text) <= shown else text[: shown - 1] + "…"
+
+
+def format_path(parts: Sequence[Part]) -> str:
+    """``("choices", 0, "finish_reason")`` → ``$.choices[0].finish_reason``."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _NAME.fullmatch(part):
+            out += f".{part}"
+        else:
+            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
+            out += f"['{escaped}']"
+    return out
+
+
+def same(expected: Any, actual: Any) -> bool:
+    """JSON equality: ``1 == 1.0``, but ``true`` is not ``1``."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return expected == actual
+    return type(expected) is type(actual) and expected == actual
+
+
+def diff_json(
+    expected: Any,
+    actual: Any,
+    *,
+    ignored: Callable[[Parts], bool] = lambda parts: False,
+    aspect: str = "body",
+    where: str = "",
+    limit: int = 200,
+) -> list[Difference]:
+    """Every leaf-level difference, in document order, skipping ignored subtrees.
+
+    A new key or list item is reported as ``(absent) -> value``, a lost one as
+    ``value -> (absent)``. ``limit`` bounds the list for pathological documents.
+    """
+    found: list[Difference] = []
+
+    def walk(exp: Any, act: Any, parts: Parts) -> None:
+        if len(found) >= limit or ignored(parts):
+            return
+        if isinstance(exp, dict) and isinstance(act, dict):
+            for key in [*exp, *(k for k in act if k not in exp)]:
+                walk(exp.get(key, MISSING), act.get(key, MISSING), (*parts, key))
+            return
+        if isinstance(exp, list) and isinstance(act, list):
+            for index in range(max(len(exp), len(act))):
+                left = exp[index] if index < len(exp) else MISSING
+                right = act[index] if index < len(act) else MISSING
+                walk(left, right, (*parts, index))
+            return
+        if exp is MISSING or act is MISSING or not same(exp, act):
+            found.append(Difference(aspect, where, format_path(parts), exp, act, parts))
+
+    walk(expected, actual, ())
+    return found
