@@ -80,6 +80,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="'NAME: ${VAR}'",
         help="send this header, ${VAR} expanded from the environment (repeatable)",
     )
+    auth.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        dest="secrets",
+        metavar="N=VAR",
+        help="value for placeholder <redacted:N> in what the client sends (a form password, "
+        "a query key), from environment variable VAR (repeatable); an interaction with an "
+        "unfilled placeholder is reported, not sent",
+    )
     compare = parser.add_argument_group(
         "comparison",
         "The status is always compared. Deeper aspects are opt-in; ignore rules (JSON paths "
@@ -184,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
     from replayer.target import parse_target
 
     target = parse_target(args.target)
-    credentials = credentials_from_args(bearer_env=args.bearer_env, header_specs=args.headers)
+    credentials = credentials_from_args(
+        bearer_env=args.bearer_env, header_specs=args.headers, secret_specs=args.secrets
+    )
     aspects = parse_aspects(args.compare)
     config = load_config()
     refusal = parse_refusal(args.refusal, where="--refusal") if args.refusal else config.refusal

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from cassette.errors import RetapeError
 from cassette.model import Header, Request
 from cassette.redact import is_placeholder
+from replayer.secrets import parse_secrets
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -32,6 +33,8 @@ class Credentials:
     """Headers to send on interactions recorded with credentials."""
 
     headers: tuple[Header, ...] = field(default=(), repr=False)
+    # Values for redaction placeholders in what the client sends (--secret N=VAR).
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def names(self) -> frozenset[str]:
@@ -58,6 +61,7 @@ class Credentials:
     def scrub(self, text: str) -> str:
         """``text`` with every credential value masked; for messages from libraries."""
         secrets = {v for _, value in self.headers for v in (value, value.partition(" ")[2])}
+        secrets |= set(self.secrets.values())
         for secret in sorted(secrets - {""}, key=len, reverse=True):  # whole values first
             text = text.replace(secret, MASK)
         return text
@@ -98,6 +102,7 @@ def credentials_from_args(
     *,
     bearer_env: str | None,
     header_specs: Iterable[str] = (),
+    secret_specs: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Credentials:
     """Build the live credentials from ``--bearer-env`` and ``--header`` flags."""
@@ -111,4 +116,4 @@ def credentials_from_args(
         if bearer_env is not None and name.lower() == "authorization":
             raise RetapeError("--header Authorization and --bearer-env both set Authorization")
         headers.append((name, value))
-    return Credentials(tuple(headers))
+    return Credentials(tuple(headers), parse_secrets(secret_specs, env))

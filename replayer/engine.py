@@ -31,6 +31,7 @@ from replayer.http import open_session, replay_http
 from replayer.noise import IgnoreRules
 from replayer.probes import Probe, probe_credentials
 from replayer.results import Outcome, Result
+from replayer.secrets import fill_placeholders, needs_secret_error
 from replayer.target import Target, Unreachable
 from replayer.websocket import replay_websocket
 
@@ -70,6 +71,9 @@ class Replayer:
 
     async def outcome(self, interaction: Interaction, probe: Probe | None = None) -> Outcome:
         """Send it; a target that never answered becomes a RetapeError (first call) or a row."""
+        interaction, missing = fill_placeholders(interaction, self.credentials.secrets)
+        if missing:
+            return Outcome(error=needs_secret_error(missing))
         credentials = self.credentials
         if probe is not None:
             credentials = probe_credentials(probe, interaction.request, self.credentials)

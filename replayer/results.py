@@ -13,6 +13,8 @@ from typing import Any
 from cassette.model import Header, Message
 from replayer.diff_json import Difference
 
+NOT_SENT = "not sent"  # an error for a request retape chose not to send
+
 
 @dataclass
 class Outcome:
@@ -87,6 +89,8 @@ class Result:
     def problem(self) -> str:
         """``expected 101, got 500`` (or the error, or the difference count): one phrase."""
         if self.error and self.actual_status is None:
+            if self.error.startswith(NOT_SENT):
+                return f"expected {self.expected}, {self.error}"
             return f"expected {self.expected}, got {self.error}"
         got = f"expected {self.expected}, got {self.actual_status}"
         if self.failure:

@@ -26,13 +26,14 @@ def test_version_and_help() -> None:
         ["record", "--upstream", "http://127.0.0.1:9"],
         ["no-such-command"],
         ["replay", "sessions", "--target", "http://127.0.0.1:9", "--timeout", "soon"],
+        ["replay", "sessions", "--target", "http://127.0.0.1:9", "--secret", "password"],
     ],
 )
 def test_usage_errors_are_one_line_exit_2(args: list[str]) -> None:
     result = retape(*args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
-    assert "error:" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("retape") and "Traceback" not in result.stderr
 
 
 def test_replay_does_not_import_mitmproxy() -> None:

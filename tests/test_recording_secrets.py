@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from cassette import load_cassette
 from demo.processes import free_port, recording, running
 from tests.support import retape
 
@@ -66,3 +68,53 @@ def test_no_planted_secret_reaches_the_cassette(cassette: Path) -> None:
 def test_scan_finds_nothing_left(cassette: Path) -> None:
     result = retape("scan", str(cassette))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _placeholder_of(cassette: Path, where: str) -> str:
+    """The placeholder the recorder put where a given client secret was."""
+    loaded = load_cassette(cassette).interactions
+    places = {
+        "form": loaded[0].request.body.value,  # type: ignore[union-attr]
+        "query": loaded[1].request.path,
+        "ws-password": json.dumps(loaded[3].messages[1].value),
+        "ws-pasted": str(loaded[3].messages[3].value),
+    }
+    found = re.findall(r"<redacted:(\d+)>", places[where])
+    assert len(found) == 1, (where, places[where])
+    return found[0]
+
+
+def test_replay_needs_the_redacted_client_secrets_and_says_so(
+    cassette: Path, server: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "r.json"
+    env = {"REPLAY_TOKEN": TOKEN}
+    result = retape(
+        "replay", str(cassette), "--target", server, "--bearer-env", "REPLAY_TOKEN",
+        "--json", str(report), env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    rows = json.loads(report.read_text())["results"]
+    unsent = [r for r in rows if r["error"] and "needs the redacted value" in r["error"]]
+    assert [r["path"].split("?")[0] for r in unsent] == ["/login", "/profile", "/ws"]
+    assert "--secret" in result.stdout
+
+
+def test_replay_is_green_with_auth_on_and_the_secrets_supplied(cassette: Path, server: str) -> None:
+    env = {
+        "REPLAY_TOKEN": TOKEN, "PW": PASSWORD, "QK": QUERY_KEY, "WSPW": WS_PASSWORD,
+        "PASTED": PASTED,
+    }  # fmt: skip
+    secrets = [
+        f"{_placeholder_of(cassette, 'form')}=PW",
+        f"{_placeholder_of(cassette, 'query')}=QK",
+        f"{_placeholder_of(cassette, 'ws-password')}=WSPW",
+        f"{_placeholder_of(cassette, 'ws-pasted')}=PASTED",
+    ]
+    args = ["replay", str(cassette), "--target", server, "--bearer-env", "REPLAY_TOKEN"]
+    for spec in secrets:
+        args += ["--secret", spec]
+    result = retape(*args, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for secret in SECRETS:
+        assert secret not in result.stdout + result.stderr

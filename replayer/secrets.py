@@ -1,0 +1,98 @@
+"""Placeholders outside credential headers: filled from the environment, or not sent.
+
+Redaction can leave ``<redacted:N>`` in what the client sent: a password in a form
+body, an ``api_key`` in a query string, a token inside a websocket message. Sending the
+placeholder as if it were the value would test nothing and may lock an account, so
+such an interaction is only replayed once every placeholder in it has a value:
+``--secret N=VAR`` takes placeholder ``N``'s value from environment variable ``VAR``.
+Credential headers are not filled here: they are replaced by --bearer-env/--header.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from cassette.errors import RetapeError
+from cassette.model import Interaction
+from cassette.redact import PLACEHOLDER_RE
+from replayer.results import NOT_SENT
+
+_SPEC = re.compile(r"(?:<redacted:)?(\d+)>?=([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def parse_secrets(specs: Iterable[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``['3=LOGIN_PASSWORD']`` → ``{'<redacted:3>': value}``; values never echoed."""
+    env = os.environ if environ is None else environ
+    secrets: dict[str, str] = {}
+    for spec in specs:
+        match = _SPEC.fullmatch(spec.strip())
+        if not match:
+            raise RetapeError(f"--secret expects N=VARIABLE (e.g. 3=LOGIN_PASSWORD), got {spec!r}")
+        number, variable = match.groups()
+        value = env.get(variable, "")
+        if not value:
+            state = "is empty" if variable in env else "is not set"
+            raise RetapeError(f"--secret {number}: environment variable {variable} {state}")
+        secrets[f"<redacted:{number}>"] = value
+    return secrets
+
+
+def _fill(value: Any, secrets: Mapping[str, str], missing: set[str]) -> Any:
+    if isinstance(value, str):
+        if "<redacted" not in value:
+            return value
+
+        def swap(match: re.Match[str]) -> str:
+            if match[0] in secrets:
+                return secrets[match[0]]
+            missing.add(match[0])
+            return match[0]
+
+        return PLACEHOLDER_RE.sub(swap, value)
+    if isinstance(value, dict):
+        return {key: _fill(item, secrets, missing) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, secrets, missing) for item in value]
+    return value
+
+
+def fill_placeholders(
+    interaction: Interaction, secrets: Mapping[str, str]
+) -> tuple[Interaction, list[str]]:
+    """The interaction with what the client sends filled in, and placeholders left unfilled.
+
+    Only the client's side is filled (path, headers other than credential headers, body,
+    client messages); the recorded response is what to expect and stays as it is.
+    """
+    missing: set[str] = set()
+    request = interaction.request
+    carried = set(request.credentials)
+    headers = [
+        (name, value if name.lower() in carried else _fill(value, secrets, missing))
+        for name, value in request.headers
+    ]
+    body = request.body
+    if body is not None and body.kind in ("json", "text"):
+        body = replace(body, value=_fill(body.value, secrets, missing))
+    messages = [
+        replace(m, value=_fill(m.value, secrets, missing)) if m.sender == "client" else m
+        for m in interaction.messages
+    ]
+    filled = replace(
+        interaction,
+        request=replace(
+            request, path=_fill(request.path, secrets, missing), headers=headers, body=body
+        ),
+        messages=messages,
+    )
+    return filled, sorted(missing, key=lambda p: int(p.split(":")[1].rstrip(">")))
+
+
+def needs_secret_error(missing: list[str]) -> str:
+    numbers = [p.split(":")[1].rstrip(">") for p in missing]
+    flags = " ".join(f"--secret {n}=VAR" for n in numbers)
+    return f"{NOT_SENT}: it needs the redacted value(s) {', '.join(missing)} (pass {flags})"
