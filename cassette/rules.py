@@ -8,12 +8,11 @@ command line; an allow-list exempts a known false positive.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from cassette.errors import RetapeError
+from cassette.pyproject import read_tool, section, strings
 
 CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
@@ -164,34 +163,10 @@ def _compile(pattern: str, where: str) -> re.Pattern[str]:
         raise RetapeError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
 
 
-def find_pyproject(start: Path | None = None) -> Path | None:
-    """The nearest pyproject.toml from ``start`` (default: the working directory) upwards."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_rules(pyproject: Path | None = None) -> Rules:
     """Default rules extended by ``[tool.retape.redact]`` of the nearest pyproject.toml."""
-    path = pyproject or find_pyproject()
-    if path is None:
-        return Rules()
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RetapeError(f"{path}: cannot read [tool.retape]: {exc}") from None
-    section: Any = config.get("tool", {}).get("retape", {}).get("redact", {})
+    tool, path = read_tool(pyproject)
     known = {"headers", "query", "fields", "patterns", "allow"}
-    if not isinstance(section, dict) or set(section) - known:
-        unknown = sorted(set(section) - known) if isinstance(section, dict) else ["(not a table)"]
-        raise RetapeError(
-            f"{path}: [tool.retape.redact]: unknown key {unknown[0]!r} "
-            f"(expected {', '.join(sorted(known))})"
-        )
-    for key, value in section.items():
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise RetapeError(f"{path}: [tool.retape.redact] {key}: expected a list of strings")
-    return Rules().extended(**section, where=str(path))
+    table = section(tool, "redact", known, path)
+    where = f"{path}: [tool.retape.redact]"
+    return Rules().extended(**{key: strings(table, key, where) for key in table}, where=str(path))

@@ -8,13 +8,12 @@ refusal. Flags on the command line add to (rules) or override (refusal) these.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cassette.errors import RetapeError
-from cassette.rules import find_pyproject
+from cassette.pyproject import read_tool, section, strings
 from replayer.compare_messages import DEFAULT_KEY
 from replayer.noise import IgnoreRules
 
@@ -51,37 +50,13 @@ def parse_refusal(values: Any, *, where: str) -> frozenset[int]:
     return frozenset(codes)
 
 
-def _strings(section: dict[str, Any], key: str, where: str) -> list[str]:
-    value = section.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RetapeError(f"{where} {key}: expected a list of strings")
-    return value
-
-
-def _section(tool: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
-    section = tool.get(name, {})
-    where = f"{path}: [tool.retape.{name}]"
-    if not isinstance(section, dict):
-        raise RetapeError(f"{where}: expected a table")
-    unknown = sorted(set(section) - _KNOWN[name])
-    if unknown:
-        expected = ", ".join(sorted(_KNOWN[name]))
-        raise RetapeError(f"{where}: unknown key {unknown[0]!r} (expected {expected})")
-    return section
-
-
 def load_config(pyproject: Path | None = None) -> ReplayConfig:
     """The settings of the nearest pyproject.toml (from the working directory up)."""
-    path = pyproject or find_pyproject()
+    tool, path = read_tool(pyproject)
     if path is None:
         return ReplayConfig()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RetapeError(f"{path}: cannot read [tool.retape]: {exc}") from None
-    tool = data.get("tool", {}).get("retape", {})
-    compare = _section(tool, "compare", path)
-    auth = _section(tool, "auth_matrix", path)
+    compare = section(tool, "compare", _KNOWN["compare"], path)
+    auth = section(tool, "auth_matrix", _KNOWN["auth_matrix"], path)
     where = f"{path}: [tool.retape.compare]"
     key = compare.get("message_key", DEFAULT_KEY)
     if not isinstance(key, str) or not key:
@@ -90,8 +65,8 @@ def load_config(pyproject: Path | None = None) -> ReplayConfig:
     if "refusal" in auth:
         refusal = parse_refusal(auth["refusal"], where=f"{path}: [tool.retape.auth_matrix] refusal")
     return ReplayConfig(
-        ignore=IgnoreRules.parse(_strings(compare, "ignore", where), where=f"{where} ignore"),
+        ignore=IgnoreRules.parse(strings(compare, "ignore", where), where=f"{where} ignore"),
         message_key=key,
         refusal=refusal,
-        public=tuple(_strings(auth, "public", f"{path}: [tool.retape.auth_matrix]")),
+        public=tuple(strings(auth, "public", f"{path}: [tool.retape.auth_matrix]")),
     )
