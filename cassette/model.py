@@ -12,8 +12,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cassette.errors import RetapeError
+
 Header = tuple[str, str]
-BodyKind = Literal["json", "text", "base64"]
+BodyKind = Literal["json", "text", "base64", "omitted"]
+PayloadKind = Literal["json", "text", "base64"]
 Sender = Literal["client", "server"]
 InteractionType = Literal["http", "websocket"]
 
@@ -36,17 +39,55 @@ def _as_text(data: bytes) -> str | None:
     return text
 
 
+class OmittedBodyError(RetapeError):
+    """The bytes of a body the recorder did not keep were asked for.
+
+    A body over the recorder's ``--max-body-size`` is stored as a note (size and
+    sha256) so a huge download cannot exhaust memory or bloat the cassette; there is
+    nothing to send or compare byte for byte.
+    """
+
+    def __init__(self, size: int | None) -> None:
+        super().__init__(
+            f"the body of {size} bytes was not recorded (it was over the recorder's "
+            "--max-body-size): the cassette holds only its size and sha256"
+        )
+        self.size = size
+
+
 @dataclass(frozen=True)
 class Body:
     """A message body stored readably: JSON as YAML structure, text as text, else base64.
 
     Bodies are stored decoded; ``content_encoding`` keeps the original
     ``Content-Encoding`` (gzip, br, ...) so a reader knows what went over the wire.
+    A body over the recorder's size cap is ``omitted``: only ``size`` and ``sha256``
+    (of the bytes as transferred, still encoded if ``content_encoding`` is set) and
+    its ``content_type`` are kept, and ``value`` is None.
     """
 
     kind: BodyKind
     value: Any
     content_encoding: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+
+    @classmethod
+    def omitted(
+        cls,
+        *,
+        size: int,
+        sha256: str,
+        content_type: str = "",
+        content_encoding: str | None = None,
+    ) -> Body:
+        """The note that stands for a body too large to keep."""
+        return cls("omitted", None, content_encoding, size, sha256, content_type or None)
+
+    @property
+    def is_omitted(self) -> bool:
+        return self.kind == "omitted"
 
     @classmethod
     def from_bytes(
@@ -65,6 +106,9 @@ class Body:
         return cls("base64", base64.b64encode(data).decode("ascii"), content_encoding)
 
     def to_bytes(self) -> bytes:
+        """The decoded bytes; raises :class:`OmittedBodyError` for an omitted body."""
+        if self.is_omitted:
+            raise OmittedBodyError(self.size)
         if self.kind == "json":
             return json.dumps(self.value, ensure_ascii=False, separators=(",", ":")).encode()
         if self.kind == "text":
@@ -72,7 +116,13 @@ class Body:
         return base64.b64decode(self.value, validate=True)
 
     def to_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {self.kind: self.value}
+        data: dict[str, Any]
+        if self.is_omitted:
+            data = {"omitted": True, "size": self.size, "sha256": self.sha256}
+            if self.content_type:
+                data["content_type"] = self.content_type
+        else:
+            data = {self.kind: self.value}
         if self.content_encoding:
             data["content_encoding"] = self.content_encoding
         return data
@@ -81,6 +131,13 @@ class Body:
     def from_data(cls, data: dict[str, Any] | None) -> Body | None:
         if data is None:
             return None
+        if data.get("omitted"):
+            return cls.omitted(
+                size=data["size"],
+                sha256=data["sha256"],
+                content_type=data.get("content_type") or "",
+                content_encoding=data.get("content_encoding"),
+            )
         for kind in ("json", "text", "base64"):
             if kind in data:
                 return cls(kind, data[kind], data.get("content_encoding"))  # type: ignore[arg-type]
@@ -173,7 +230,7 @@ class Message:
 
     sender: Sender
     at: float
-    kind: BodyKind
+    kind: PayloadKind
     value: Any
 
     @classmethod

@@ -178,6 +178,8 @@ class Redactor:
     def body(self, body: Body | None, headers: list[Header]) -> Body | None:
         if body is None:
             return None
+        if body.is_omitted:  # no content was kept; its note's content type is a header value
+            return replace(body, content_type=self.text(body.content_type or "") or None)
         if body.kind == "base64":
             return self._binary_body(body)
         if body.kind == "json":

@@ -78,7 +78,11 @@ def _describe(error: ValidationError) -> str:
         listed = ", ".join(json.dumps(c) for c in choices)
         return f"expected one of {listed}, got {_short(error.instance)}"
     if keyword == "oneOf":
+        if "body" in error.path:
+            return "expected exactly one of 'json', 'text', 'base64' or 'omitted'"
         return "expected exactly one of 'json', 'text' or 'base64'"
+    if keyword == "dependentRequired":
+        return _describe_dependency(error)
     if keyword in ("minimum", "maximum"):
         return f"{_short(error.instance)} is out of range ({keyword} {value})"
     if keyword == "pattern" and error.path and error.path[-1] == "path":
@@ -86,8 +90,22 @@ def _describe(error: ValidationError) -> str:
             f"expected a path starting with a single '/', got {_short(error.instance)} "
             "(a cassette never names a host: the target comes from --target)"
         )
+    if keyword == "pattern" and error.path and error.path[-1] == "sha256":
+        return f"expected 64 lowercase hex digits, got {_short(error.instance)}"
     if keyword in ("minItems", "maxItems") and error.path and "headers" in error.path:
         return "expected a header as [name, value]"
+    return error.message
+
+
+def _describe_dependency(error: ValidationError) -> str:
+    """An omitted body's fields: ``size``/``sha256`` needed, and only with ``omitted``."""
+    present = error.instance if isinstance(error.instance, dict) else {}
+    for field, needs in error.validator_value.items():
+        missing = [name for name in needs if field in present and name not in present]
+        if missing and field == "omitted":
+            return f"an omitted body needs {' and '.join(repr(m) for m in missing)}"
+        if missing:
+            return f"{field!r} belongs only to an omitted body ('omitted: true')"
     return error.message
 
 
@@ -99,7 +117,7 @@ def _short(value: Any) -> str:
 Problem = tuple[list[str | int], str]
 
 
-def _json_problem(value: Any, depth: int = 0) -> str | None:
+def json_problem(value: Any, depth: int = 0) -> str | None:
     """Why a ``json:`` value could not be sent as JSON, or None."""
     if depth > MAX_JSON_DEPTH:
         return f"nested deeper than {MAX_JSON_DEPTH} levels"
@@ -107,13 +125,13 @@ def _json_problem(value: Any, depth: int = 0) -> str | None:
         for key, item in value.items():
             if not isinstance(key, str | int | float | bool) and key is not None:
                 return f"a key of type {type(key).__name__} is not JSON"
-            problem = _json_problem(item, depth + 1)
+            problem = json_problem(item, depth + 1)
             if problem:
                 return problem
         return None
     if isinstance(value, list):
         for item in value:
-            problem = _json_problem(item, depth + 1)
+            problem = json_problem(item, depth + 1)
             if problem:
                 return problem
         return None
@@ -132,7 +150,7 @@ def _payload_problem(payload: dict[str, Any]) -> tuple[str, str] | None:
         except (binascii.Error, ValueError):
             return "base64", "not valid base64"
     if "json" in payload:
-        problem = _json_problem(payload["json"])
+        problem = json_problem(payload["json"])
         if problem:
             return "json", problem
     return None

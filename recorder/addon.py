@@ -2,7 +2,8 @@
 
 Usable on its own: ``mitmdump -s recorder/addon.py --mode reverse:URL --set retape_out=x.yaml``.
 Each interaction is written the moment it completes, with a single append, so a recorder
-killed at any point (even SIGKILL) leaves every completed interaction on disk.
+killed at any point (even SIGKILL) leaves every completed interaction on disk. Bodies
+stream through in bounded memory (see :mod:`recorder.capture`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
 from mitmproxy import ctx, exceptions, http, version
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
@@ -22,9 +24,10 @@ from cassette.errors import CassetteError, RetapeError
 from cassette.model import Interaction, Recording
 from cassette.redact import Redactor
 from cassette.rules import Rules, load_rules
-from cassette.validate import validate_data
 from cassette.writer import CassetteWriter
+from recorder.capture import DEFAULT_MAX_BODY, stream_for
 from recorder.convert import http_interaction, websocket_interaction
+from recorder.guard import interaction_problem
 from retape import __version__
 
 logger = logging.getLogger(__name__)
@@ -37,27 +40,16 @@ _RULE_OPTIONS = {
     "retape_redact_allow": "Regular expressions for values never redacted (false positives).",
 }
 _OPTIONS = frozenset(
-    {"retape_out", "retape_upstream", "retape_durable", "retape_redact_config", *_RULE_OPTIONS}
+    {
+        "retape_out",
+        "retape_upstream",
+        "retape_durable",
+        "retape_max_body",
+        "retape_redact_config",
+        *_RULE_OPTIONS,
+    }
 )
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
-
-
-class StreamTee:
-    """Passes a streamed response body through to the client, keeping a copy to record.
-
-    Server-sent events are streamed rather than buffered so a client sees each event
-    when the upstream sends it, exactly as it would without the recorder.
-    """
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def __call__(self, data: bytes) -> bytes:
-        self.chunks.append(data)
-        return data
-
-    def content(self) -> bytes:
-        return b"".join(self.chunks)
 
 
 class Recorder:
@@ -69,6 +61,7 @@ class Recorder:
         self._redactor = Redactor()
         self._started = time.time()
         self._open_sessions: dict[str, http.HTTPFlow] = {}
+        self._max_body = DEFAULT_MAX_BODY
 
     def load(self, loader: Loader) -> None:
         loader.add_option("retape_out", str, "", "Cassette file to append interactions to.")
@@ -89,6 +82,13 @@ class Recorder:
         loader.add_option(
             "retape_durable", bool, False, "fsync the cassette after every interaction."
         )
+        loader.add_option(
+            "retape_max_body",
+            int,
+            DEFAULT_MAX_BODY,
+            "Bodies larger than this many bytes (as sent, or decoded) are recorded as a "
+            "note of their size and sha256 instead of their content.",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if not updated & _OPTIONS:
@@ -96,6 +96,9 @@ class Recorder:
         bad = sorted(h for h in ctx.options.retape_redact_headers if not _HEADER_NAME.match(h))
         if bad:
             raise exceptions.OptionsError(f"not a valid header name: {bad[0]!r}")
+        if ctx.options.retape_max_body < 0:
+            raise exceptions.OptionsError("retape_max_body must be 0 or more bytes")
+        self._max_body = ctx.options.retape_max_body
         self._close()
         self._redactor = Redactor(_rules())  # one per cassette: placeholders numbered per file
         if not ctx.options.retape_out:
@@ -118,29 +121,42 @@ class Recorder:
         if self.writer is None:
             logger.warning("retape_out is not set: nothing will be recorded")
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self._stream(flow.request)
+
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        response = flow.response
-        if self.writer is None or response is None or response.stream:
+        if flow.response is not None:
+            self._stream(flow.response)
+
+    def _stream(self, message: http.Message) -> None:
+        """Stream the body through a capture when buffering would hold an unbounded body
+        or hold back a stream the client should see as it arrives.
+
+        ``stream = True`` (mitmproxy's ``stream_large_bodies``) is replaced: it passes
+        chunks through just the same but would leave nothing to record. Another
+        addon's stream callable is left alone.
+        """
+        if self.writer is None or callable(message.stream):
             return
-        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media == "text/event-stream":
-            response.stream = StreamTee()
+        capture = stream_for(message, self._max_body)
+        if capture is not None:
+            message.stream = capture
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is not None or flow.response is None:
             return  # an accepted handshake is written with its session at websocket_end
-        tee = flow.response.stream
-        streamed = tee.content() if isinstance(tee, StreamTee) else None
-        self._write(
-            lambda: http_interaction(flow, self._redactor, self._started, streamed=streamed)
-        )
+        limit = self._max_body
+        self._write(lambda: http_interaction(flow, self._redactor, self._started, max_body=limit))
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         self._open_sessions[flow.id] = flow
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._open_sessions.pop(flow.id, None)
-        self._write(lambda: websocket_interaction(flow, self._redactor, self._started))
+        limit = self._max_body
+        self._write(
+            lambda: websocket_interaction(flow, self._redactor, self._started, max_body=limit)
+        )
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is not None or self.writer is None:
@@ -161,13 +177,13 @@ class Recorder:
             return
         try:
             interaction = build()
-            interaction.id = self.writer.next_id
             # A block that would not validate must not reach the file: it would make the
             # whole cassette unreadable, including everything recorded before it.
-            data = {"retape": 1, "interactions": [interaction.to_data()]}
-            validate_data(data, path=str(self.writer.path), text="")
+            problem = interaction_problem(interaction.to_data())
+            if problem:
+                raise ValueError(problem)
             self.writer.append(interaction)
-        except (CassetteError, OSError, ValueError) as exc:
+        except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
             logger.warning("not recorded: %s", exc)
             return
         self.written += 1

@@ -7,8 +7,24 @@ is only imported, through :mod:`recorder.run`, when a recording actually starts.
 from __future__ import annotations
 
 import argparse
+import re
 
 from cassette.rules_cli import add_rule_arguments, rules_from_args
+from recorder.capture import DEFAULT_MAX_BODY
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(k|ki|kib|m|mi|mib|g|gi|gib)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """``10485760``, ``512k``, ``10MiB``, ``1g`` → bytes (binary units)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected a size in bytes such as 10485760, 512k or 10MiB, got {text!r}"
+        )
+    unit = (match.group(2) or "")[:1].lower()
+    return int(match.group(1)) * _UNITS[unit]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +59,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="do not verify the upstream's TLS certificate (self-signed test servers)",
     )
     parser.add_argument(
+        "--upstream-ca-file",
+        metavar="FILE",
+        help="PEM file of CA certificates to verify the upstream's TLS certificate with "
+        "(a private or test CA), instead of the usual public CAs (certifi's bundle)",
+    )
+    parser.add_argument(
+        "--max-body-size",
+        type=byte_size,
+        default=DEFAULT_MAX_BODY,
+        metavar="BYTES",
+        help="record bodies larger than this (as sent or decoded) as a note of their size "
+        "and sha256, keeping memory flat; units k, m, g allowed (default: 10MiB)",
+    )
+    parser.add_argument(
         "--durable",
         action="store_true",
         help="fsync after every interaction: survives a machine crash, costs a disk flush each",
@@ -64,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         listen=args.listen,
         out=args.out,
         upstream_insecure=args.upstream_insecure,
+        upstream_ca_file=args.upstream_ca_file,
+        max_body=args.max_body_size,
         redaction={
             "retape_redact_headers": args.redact_header,
             "retape_redact_fields": args.redact_field,

@@ -10,21 +10,21 @@ reappear, in this interaction or a later one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
 from mitmproxy import http
-from mitmproxy.net import encoding
 from mitmproxy.websocket import WebSocketData
 
 from cassette.model import Body, Close, Header, Interaction, Message, Request, Response
 from cassette.redact import Redactor
+from recorder.capture import DEFAULT_MAX_BODY, BodyCapture
+from recorder.decode import DECODABLE, TooLarge, decode
 
 logger = logging.getLogger(__name__)
 
 ABNORMAL_CLOSURE = 1006  # RFC 6455: the connection dropped without a close frame
-# Content-Encodings we undo; anything else (or a chain) is stored as the raw bytes.
-DECODABLE = frozenset({"gzip", "deflate", "br", "zstd"})
 
 
 def is_rejected_handshake(flow: http.HTTPFlow) -> bool:
@@ -35,12 +35,12 @@ def is_rejected_handshake(flow: http.HTTPFlow) -> bool:
 
 
 def http_interaction(
-    flow: http.HTTPFlow, redactor: Redactor, started: float, *, streamed: bytes | None = None
+    flow: http.HTTPFlow, redactor: Redactor, started: float, *, max_body: int = DEFAULT_MAX_BODY
 ) -> Interaction:
     """An HTTP exchange, or a rejected websocket handshake (``messages: []``, no close).
 
-    ``streamed`` is the response body when it was passed through to the client as it
-    arrived (server-sent events) instead of being buffered on the flow.
+    A body that streamed through a :class:`~recorder.capture.BodyCapture` is taken from
+    it; one over ``max_body`` bytes (as sent, or once decoded) is recorded as omitted.
     """
     assert flow.response is not None
     kind = "websocket" if is_rejected_handshake(flow) else "http"
@@ -48,8 +48,8 @@ def http_interaction(
     raw = Interaction(
         id=0,
         type=kind,
-        request=_request(flow.request),
-        response=_response(flow.response, streamed),
+        request=_request(flow.request, max_body),
+        response=_response(flow.response, max_body),
         at=max(0.0, flow.request.timestamp_start - started),
         duration=max(0.0, end - flow.request.timestamp_start),
         http_version=flow.request.http_version,
@@ -57,7 +57,9 @@ def http_interaction(
     return redactor.interaction(raw)
 
 
-def websocket_interaction(flow: http.HTTPFlow, redactor: Redactor, started: float) -> Interaction:
+def websocket_interaction(
+    flow: http.HTTPFlow, redactor: Redactor, started: float, *, max_body: int = DEFAULT_MAX_BODY
+) -> Interaction:
     """An accepted websocket session: handshake, every message in order, and how it ended.
 
     Called at ``websocket_end``, or at shutdown for a session still open (then it has no
@@ -77,8 +79,8 @@ def websocket_interaction(flow: http.HTTPFlow, redactor: Redactor, started: floa
     raw = Interaction(
         id=0,
         type="websocket",
-        request=_request(flow.request),
-        response=_response(flow.response, None),
+        request=_request(flow.request, max_body),
+        response=_response(flow.response, max_body),
         at=max(0.0, flow.request.timestamp_start - started),
         duration=max(0.0, end - flow.request.timestamp_start),
         http_version=flow.request.http_version,
@@ -97,21 +99,20 @@ def session_close(websocket: WebSocketData) -> Close:
     return Close(int(code), str(websocket.close_reason or ""), by)
 
 
-def _request(request: http.Request) -> Request:
+def _request(request: http.Request, max_body: int) -> Request:
     return Request(
         method=request.method,
         path=_text(request.data.path),
         headers=_headers(request.headers),
-        body=_body(request, request.raw_content),
+        body=_body(request, max_body),
     )
 
 
-def _response(response: http.Response, streamed: bytes | None) -> Response:
-    raw = streamed if streamed is not None else response.raw_content
+def _response(response: http.Response, max_body: int) -> Response:
     return Response(
         status=response.status_code,
         headers=_headers(response.headers),
-        body=_body(response, raw),
+        body=_body(response, max_body),
         reason=response.reason,
     )
 
@@ -128,24 +129,45 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")  # RFC 9110 obs-text: never fails, never loses a byte
 
 
-def _body(message: http.Message, raw: bytes | None) -> Body | None:
+def _body(message: http.Message, max_body: int) -> Body | None:
     """The decoded body; ``content_encoding`` says what it was decoded from.
 
     If the declared encoding is unknown or the bytes do not decode, the raw bytes are
     kept and ``content_encoding`` stays empty: the stored body is then exactly what went
-    over the wire, and the Content-Encoding header still says how to read it.
+    over the wire, and the Content-Encoding header still says how to read it. A body
+    over ``max_body`` (as sent or decoded) becomes a note of its size and sha256, taken
+    over the bytes as sent.
     """
+    declared = message.headers.get("content-encoding", "").strip()
+    content_type = message.headers.get("content-type", "")
+    capture = message.stream if isinstance(message.stream, BodyCapture) else None
+    if capture is not None and capture.over_limit:
+        return _note(capture.size, capture.sha256(), content_type, declared)
+    raw = capture.content() if capture is not None else message.raw_content
     if not raw:
         return None
-    declared = message.headers.get("content-encoding", "").strip()
-    content = raw
-    decoded_from = None
-    if declared.lower() in DECODABLE:
-        try:
-            content = encoding.decode(raw, declared.lower())
-            decoded_from = declared
-        except ValueError:
-            logger.warning("kept a %s body undecoded: it is not valid %s", declared, declared)
-    assert isinstance(content, bytes)
-    content_type = message.headers.get("content-type", "")
+    try:
+        if len(raw) > max_body:
+            raise TooLarge
+        content, decoded_from = _decoded(raw, declared, max_body)
+    except TooLarge:
+        return _note(len(raw), hashlib.sha256(raw).hexdigest(), content_type, declared)
     return Body.from_bytes(content, content_type, decoded_from)
+
+
+def _note(size: int, sha256: str, content_type: str, declared: str) -> Body:
+    """An omitted body: what was sent, described instead of kept."""
+    return Body.omitted(
+        size=size, sha256=sha256, content_type=content_type, content_encoding=declared or None
+    )
+
+
+def _decoded(raw: bytes, declared: str, max_body: int) -> tuple[bytes, str | None]:
+    """(content, the encoding it was decoded from); raises TooLarge past ``max_body``."""
+    if declared.lower() not in DECODABLE:
+        return raw, None
+    try:
+        return decode(raw, declared, max_body), declared
+    except ValueError:
+        logger.warning("kept a %s body undecoded: it is not valid %s", declared, declared)
+        return raw, None

@@ -1,4 +1,4 @@
-"""Checking ``--upstream`` and ``--listen`` before anything starts.
+"""Checking ``--upstream``, ``--listen`` and ``--upstream-ca-file`` before anything starts.
 
 Every mistake here becomes one :class:`RetapeError` line at start, rather than a proxy
 that comes up and then fails on the first request.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
+import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cassette.errors import RetapeError
@@ -66,3 +68,21 @@ def ensure_can_listen(host: str, port: int) -> None:
                     else (exc.strerror or str(exc)).lower()
                 )
                 raise RetapeError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
+def check_ca_file(path: str) -> str:
+    """The absolute path of a readable PEM file of CA certificates, or a RetapeError.
+
+    mitmproxy would only notice a bad file at the first upstream connection, as a 502.
+    """
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise RetapeError(f"--upstream-ca-file {path}: no such file") from None
+    except ssl.SSLError as exc:
+        raise RetapeError(
+            f"--upstream-ca-file {path}: not a PEM file of CA certificates ({exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise RetapeError(f"--upstream-ca-file {path}: {exc.strerror or exc}") from None
+    return str(Path(path).resolve())

@@ -1,9 +1,10 @@
 """``retape record``: mitmproxy, in-process, as a recording reverse proxy.
 
-Everything a user can get wrong (the upstream URL, the listen address, a busy port, a
-cassette that cannot be written or is locked by another recorder) is checked before the
-proxy starts and reported as one :class:`RetapeError` line. SIGINT and SIGTERM stop it
-cleanly: open websocket sessions are written, the cassette is closed, exit code 0.
+Everything a user can get wrong (the upstream URL, the listen address, a busy port, an
+unreadable CA file, a cassette that cannot be written or is locked by another recorder)
+is checked before the proxy starts and reported as one :class:`RetapeError` line.
+SIGINT and SIGTERM stop it cleanly: open websocket sessions are written, the cassette is
+closed, exit code 0.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from mitmproxy.tools.dump import DumpMaster
 
 from cassette.errors import RetapeError
 from recorder.addon import Recorder
-from recorder.endpoints import ensure_can_listen, parse_listen, parse_upstream
+from recorder.capture import DEFAULT_MAX_BODY
+from recorder.endpoints import check_ca_file, ensure_can_listen, parse_listen, parse_upstream
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class _Settings:
     port: int
     out: str
     upstream_insecure: bool
+    upstream_ca_file: str
+    max_body: int
     redaction: tuple[tuple[str, object], ...]
     durable: bool
     quiet: bool
@@ -46,6 +50,8 @@ def record(
     listen: str,
     out: str,
     upstream_insecure: bool = False,
+    upstream_ca_file: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
     redaction: Mapping[str, Sequence[str] | str] | None = None,
     durable: bool = False,
     quiet: bool = False,
@@ -57,12 +63,15 @@ def record(
     """
     target = parse_upstream(upstream)
     host, port = parse_listen(listen)
+    ca_file = check_ca_file(upstream_ca_file) if upstream_ca_file else ""
     settings = _Settings(
         upstream=target,
         host=host,
         port=port,
         out=out,
         upstream_insecure=upstream_insecure,
+        upstream_ca_file=ca_file,
+        max_body=max_body,
         redaction=tuple((redaction or {}).items()),
         durable=durable,
         quiet=quiet,
@@ -90,6 +99,7 @@ async def _serve(settings: _Settings) -> int:
                 listen_port=settings.port,
                 keep_host_header=False,  # the upstream gets its own Host, not ours
                 ssl_insecure=settings.upstream_insecure,
+                ssl_verify_upstream_trusted_ca=settings.upstream_ca_file or None,
                 # Connect upstream per request: an unreachable upstream is then a 502 for
                 # the client and a warning here, not a silently dropped connection.
                 connection_strategy="lazy",
@@ -98,6 +108,7 @@ async def _serve(settings: _Settings) -> int:
                 retape_upstream=settings.upstream,
                 **dict(settings.redaction),
                 retape_durable=settings.durable,
+                retape_max_body=settings.max_body,
             )
         except exceptions.OptionsError as exc:  # the cassette is checked here, before listening
             raise RetapeError(str(exc)) from None

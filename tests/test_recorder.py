@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ipaddress
 import json
@@ -12,7 +11,6 @@ import ssl
 import subprocess
 import textwrap
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,31 +23,11 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from cassette import load_cassette
-from tests.support import (
-    DEMO_TOKEN,
-    PYTHON,
-    demo_target,
-    free_port,
-    output_of,
-    retape,
-    running,
-    stop,
-)
+from tests.recorder_support import TIMEOUT, private_ca, serve_upstream, start_recorder
+from tests.support import DEMO_TOKEN, PYTHON, demo_target, free_port, retape, running
 
-TIMEOUT = 5.0
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 CHAT = {"model": "demo-model", "messages": [{"role": "user", "content": "hello there"}]}
-
-
-@dataclass
-class Recording:
-    proc: subprocess.Popen
-    url: str
-    out: Path
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        """Signal the recorder, wait (bounded), and return its exit code and output."""
-        return stop(self.proc, sig=sig), output_of(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +46,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def record(home: Path, tmp_path: Path):
     """Start ``retape record`` in front of an upstream; stopped (if still alive) at teardown."""
 
-    @contextlib.contextmanager
-    def start(upstream: str, *extra: str, out: Path | None = None) -> Iterator[Recording]:
-        port = free_port()
-        out = out or tmp_path / "cassette.yaml"
-        args = [PYTHON, "-m", "retape", "record", "--upstream", upstream]
-        args += ["--listen", f"127.0.0.1:{port}", "--out", str(out), *extra]
-        with running(args, port=port, env={"HOME": str(home)}) as proc:
-            yield Recording(proc, f"http://127.0.0.1:{port}", out)
+    def start(upstream: str, *extra: str, out: Path | None = None):
+        return start_recorder(upstream, *extra, out=out or tmp_path / "cassette.yaml", home=home)
 
     return start
 
@@ -228,6 +200,8 @@ def test_busy_listen_port_exits_2_before_touching_the_cassette(upstream, tmp_pat
         ("--upstream", "http://127.0.0.1:1/v1", "no path"),
         ("--listen", "127.0.0.1", "expected HOST:PORT"),
         ("--listen", "127.0.0.1:70000", "expected HOST:PORT"),
+        ("--upstream-ca-file", "{tmp}/missing.pem", "no such file"),
+        ("--upstream-ca-file", "{tmp}/a-file", "not a PEM file of CA certificates"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_at_start(tmp_path, flag, value, message):
@@ -363,3 +337,53 @@ def test_http2_client_over_tls_is_recorded_as_http2(upstream, record):
 def test_cli_import_does_not_import_mitmproxy():
     code = "import sys, retape.cli; sys.exit('mitmproxy' in sys.modules)"
     assert subprocess.run([PYTHON, "-c", code], timeout=60).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def ca_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(ca.pem, cert.pem, key.pem): a private CA and a 127.0.0.1 certificate it signed."""
+    return private_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def ca_upstream(ca_files: tuple[Path, Path, Path]) -> Iterator[str]:
+    _, cert, key = ca_files
+    port = free_port()
+    with running([PYTHON, "-c", TLS_APP, str(port), str(cert), str(key)], port=port):
+        yield f"https://127.0.0.1:{port}"
+
+
+def test_https_upstream_signed_by_a_private_ca_is_trusted_with_upstream_ca_file(
+    ca_upstream, ca_files, record, tmp_path
+):
+    with record(ca_upstream, "--upstream-ca-file", str(ca_files[0])) as rec:
+        assert httpx.get(rec.url + "/hello", timeout=TIMEOUT).json()["hello"] == "tls"
+        assert rec.stop()[0] == 0
+    (interaction,) = load_cassette(rec.out).interactions
+    assert interaction.response.status == 200
+
+    with record(ca_upstream, out=tmp_path / "unverified.yaml") as rec:  # the system CAs only
+        assert httpx.get(rec.url + "/hello", timeout=TIMEOUT).status_code == 502
+        assert rec.stop()[0] == 0
+    assert load_cassette(rec.out).interactions == []
+
+
+def test_http2_upstream_is_recorded_when_the_client_speaks_http2(ca_files, record):
+    """mitmproxy offers the upstream the client's ALPN, so h2 needs an h2 client over TLS."""
+    ca, cert, key = ca_files
+    context = PreferH2(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the recorder's certificate comes from its own CA
+    h2 = serve_upstream("h2", cert, key)
+    with h2 as h2_url, record(h2_url, "--upstream-ca-file", str(ca)) as rec:
+        tls_url = rec.url.replace("http://", "https://", 1)
+        with httpx.Client(http2=True, verify=context, timeout=TIMEOUT) as client:
+            reply = client.get(tls_url + "/v1/h2?x=1")
+        assert (reply.status_code, reply.http_version) == (200, "HTTP/2")
+        assert reply.json() == {"protocol": "h2", "path": "/v1/h2?x=1"}
+        assert rec.stop()[0] == 0
+
+    (interaction,) = load_cassette(rec.out).interactions
+    assert (interaction.http_version, interaction.request.path) == ("HTTP/2.0", "/v1/h2?x=1")
+    assert interaction.response.body is not None
+    assert interaction.response.body.value == {"protocol": "h2", "path": "/v1/h2?x=1"}

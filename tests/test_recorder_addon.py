@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,13 @@ from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import CloseReason, Opcode
 
-from cassette import load_cassette
-from recorder.addon import Recorder, StreamTee
+from cassette import CassetteError, load_cassette
+from cassette.redact import Redactor
+from cassette.validate import validate_data
+from recorder.addon import Recorder
+from recorder.capture import BodyCapture, stream_for
+from recorder.convert import http_interaction, websocket_interaction
+from recorder.guard import interaction_problem
 
 SECRETS = {
     "Authorization": "Bearer tok-authorization-0123456789",
@@ -228,13 +234,13 @@ def test_bodies_are_stored_decoded_with_their_encoding_noted(recording):
     assert raw.to_bytes() == b"\x1f\x8b not really gzip"
 
 
-def test_streamed_response_is_recorded_from_the_tee(recording):
+def test_streamed_response_is_recorded_from_the_capture(recording):
     recorder, out = recording
     response = tutils.tresp(headers=http.Headers(content_type="text/event-stream"), content=None)
     flow = tflow.tflow(resp=response)
     recorder.responseheaders(flow)
     tee = flow.response.stream
-    assert isinstance(tee, StreamTee)
+    assert isinstance(tee, BodyCapture)
     assert tee(b"data: 1\n\n") == b"data: 1\n\n"
     tee(b"data: [DONE]\n\n")
     tee(b"")
@@ -279,3 +285,94 @@ def test_bad_redact_header_name_is_refused(tmp_path):
         tctx.configure(
             recorder, retape_out=str(tmp_path / "c.yaml"), retape_redact_headers=["X Bad"]
         )
+
+
+def test_capture_keeps_up_to_the_cap_then_only_size_and_hash():
+    data = [b"a" * 60, b"b" * 60]
+    under, over, announced = BodyCapture(120), BodyCapture(100), BodyCapture(100, keep=False)
+    for capture in (under, over, announced):
+        assert [capture(chunk) for chunk in data] == data  # every chunk passes through
+    assert (under.over_limit, under.content()) == (False, b"".join(data))
+    digest = hashlib.sha256(b"".join(data)).hexdigest()
+    for capture in (over, announced):
+        assert (capture.over_limit, capture.content(), capture.size) == (True, b"", 120)
+        assert capture.sha256() == digest
+
+
+@pytest.mark.parametrize(
+    ("headers", "streamed", "keeps"),
+    [
+        ({"content-type": "text/event-stream", "content-length": "10"}, True, True),
+        ({"transfer-encoding": "chunked"}, True, True),
+        ({}, True, True),  # read until the connection closes
+        ({"content-length": "101"}, True, False),
+        ({"content-length": "100"}, False, None),  # buffered: written before forwarding
+    ],
+)
+def test_bodies_stream_when_unbounded_or_over_the_cap(headers, streamed, keeps):
+    capture = stream_for(tutils.tresp(headers=http.Headers(**headers)), 100)
+    assert (capture is not None) == streamed
+    if capture is not None:
+        capture(b"x")
+        assert capture.over_limit is not keeps
+
+
+def test_body_over_the_cap_once_decoded_is_noted_not_stored(tmp_path):
+    recorder, out = Recorder(), tmp_path / "c.yaml"
+    bomb = gzip.compress(bytes(1024 * 1024))
+    with taddons.context(recorder) as tctx:
+        tctx.configure(recorder, retape_out=str(out), retape_max_body=64 * 1024)
+        response = tutils.tresp(headers=http.Headers(content_encoding="gzip"), content=bomb)
+        recorder.response(tflow.tflow(resp=response))
+        recorder.done()
+
+    (interaction,) = load_cassette(out).interactions
+    note = interaction.response.body
+    assert note is not None and note.is_omitted
+    assert (note.size, note.sha256) == (len(bomb), hashlib.sha256(bomb).hexdigest())
+    assert note.content_encoding == "gzip"
+
+
+def test_negative_max_body_is_refused(tmp_path):
+    recorder = Recorder()
+    with taddons.context(recorder) as tctx, pytest.raises(exceptions.OptionsError, match="0 or"):
+        tctx.configure(recorder, retape_out=str(tmp_path / "c.yaml"), retape_max_body=-1)
+
+
+def nested(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        tflow.tflow(req=tutils.treq(method=b"M-SEARCH"), resp=True),
+        tflow.tflow(req=tutils.treq(path=b"//elsewhere/x"), resp=True),
+        tflow.tflow(req=tutils.treq(path=b"*"), resp=True),
+        tflow.tflow(resp=tutils.tresp(status_code=600)),
+        tflow.tflow(resp=tutils.tresp(content=b'{"loss": NaN}')),
+        tflow.tflow(resp=tutils.tresp(content=nested(300))),
+    ],
+    ids=["method", "scheme-relative-path", "asterisk-path", "status", "nan", "deep-json"],
+)
+def test_what_the_schema_refuses_the_cheap_guard_refuses_too(flow):
+    flow.response.headers["content-type"] = "application/json"
+    data = http_interaction(flow, Redactor(), 0.0).to_data()
+    assert interaction_problem(data) is not None
+    with pytest.raises(CassetteError):
+        validate_data({"retape": 1, "interactions": [{**data, "id": 1}]}, path="x", text="")
+
+
+def test_guard_passes_what_the_schema_passes():
+    flows = [
+        tflow.tflow(resp=True),
+        tflow.tflow(req=credential_request(content=b'{"a": [1, 2.5, null]}'), resp=True),
+        tflow.twebsocketflow(),
+    ]
+    for flow in flows:
+        if flow.websocket is not None:
+            data = websocket_interaction(flow, Redactor(), 0.0).to_data()
+        else:
+            data = http_interaction(flow, Redactor(), 0.0).to_data()
+        assert interaction_problem(data) is None
+        validate_data({"retape": 1, "interactions": [{**data, "id": 1}]}, path="x", text="")
