@@ -8,6 +8,7 @@ completes, in constant time, whatever the cassette size.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -15,6 +16,13 @@ import yaml
 from cassette.model import Cassette, InlineList, Interaction, Recording
 
 _BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# Strings a YAML 1.2 reader takes for numbers though YAML 1.1 does not (1e3, 0o17, 08,
+# -.5, .iNf, ...). PyYAML quotes only what YAML 1.1 would misread, so these are quoted
+# here: every cassette then reads the same in PyYAML and in yaml-rs (cassette.fastload).
+_YAML12_NUMBER = re.compile(
+    r"[-+]?(?:0[xXoObB][0-9a-fA-F_]+|(?=[0-9_.]*[0-9])[0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9_]+)?"
+    r"|\.(?:[iI][nN][fF]|[nN][aA][nN]))"
+)
 
 
 class _CassetteDumper(_BaseDumper):  # type: ignore[misc, valid-type]
@@ -26,6 +34,8 @@ class _CassetteDumper(_BaseDumper):  # type: ignore[misc, valid-type]
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     style = "|" if "\n" in data else None
+    if style is None and _YAML12_NUMBER.fullmatch(data):
+        style = "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
@@ -47,8 +57,9 @@ def _yaml(data: Any) -> str:
         width=100,
     )
     # PyYAML ends a document with "..." after a keep-chomped block (|+); the marker would
-    # end the YAML stream mid-file once the next interaction is appended.
-    return text.removesuffix("...\n")
+    # end the YAML stream mid-file once the next interaction is appended. Only a marker on
+    # its own line: a value may end in "..." too ("Loading...").
+    return text[: -len("...\n")] if text.endswith("\n...\n") else text
 
 
 def dump_header(recording: Recording) -> str:

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
+from cassette import fastload
 from cassette.errors import CassetteError
 from cassette.model import Cassette, Interaction, Recording
+from cassette.torn import warn_torn_tail, without_torn_tail
 from cassette.validate import validate_data
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -52,6 +54,8 @@ def read_text(path: str | Path) -> str:
     name = str(path)
     limit = max_bytes()
     try:
+        if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
+            raise CassetteError("not a regular file (a pipe or device is not read)", path=name)
         size = Path(path).stat().st_size
         if size > limit:
             raise CassetteError(
@@ -122,12 +126,46 @@ def cassette_from_data(data: dict[str, Any], *, path: str | None = None) -> Cass
 
 
 def load_cassette(path: str | Path) -> Cassette:
-    """Read, parse and validate one cassette file."""
+    """Read, parse and validate one cassette file.
+
+    :mod:`cassette.fastload` answers first, but only for a valid file it can vouch is
+    read exactly as PyYAML reads it; everything else, every error included, takes the
+    safe loader and the schema as before.
+    """
     name = str(path)
-    text = read_text(path)
-    data = parse_yaml(text, path=name)
-    validate_data(data, path=name, text=text)
+    data, _ = load_text(read_text(path), path=name)
     return cassette_from_data(data, path=name)
+
+
+def parse_and_validate(text: str, *, path: str) -> dict[str, Any]:
+    data = fastload.load_valid(text)
+    if data is None:
+        data = parse_yaml(text, path=path)
+        validate_data(data, path=path, text=text)
+    return data
+
+
+def load_text(text: str, *, path: str) -> tuple[dict[str, Any], str]:
+    """Validated data, and the text it was read from.
+
+    If the file is invalid only because its final interaction was cut short by a killed
+    recorder (see :mod:`cassette.torn`), that interaction is dropped with a warning and
+    the returned text is the part that was read.
+    """
+    try:
+        return parse_and_validate(text, path=path), text
+    except CassetteError:
+        kept = without_torn_tail(text)
+        if kept is None:
+            raise
+        try:
+            data = parse_and_validate(kept, path=path)
+        except CassetteError:
+            pass
+        else:
+            warn_torn_tail(kept, path=path)
+            return data, kept
+        raise
 
 
 def find_cassettes(paths: list[str]) -> list[Path]:

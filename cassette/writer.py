@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cassette.dump import dump_header, dump_interaction
 from cassette.errors import CassetteError
-from cassette.load import load_cassette
+from cassette.load import load_text, read_text
 from cassette.model import Interaction, Recording
 
 
@@ -41,8 +41,10 @@ class CassetteWriter:
 
     def _continue_existing(self) -> int:
         """Check an existing cassette can be appended to; return the next id."""
-        existing = load_cassette(self.path)
-        text = self.path.read_text(encoding="utf-8")
+        original = read_text(self.path)
+        data, text = load_text(original, path=str(self.path))
+        if text != original:  # a block cut short by a kill: drop it before appending
+            os.ftruncate(self._fd, len(text.encode("utf-8")))
         top_level = [
             line
             for line in text.splitlines()
@@ -56,7 +58,7 @@ class CassetteWriter:
             )
         if not text.endswith("\n"):
             self._write("\n")
-        return max((i.id for i in existing.interactions), default=0) + 1
+        return max((i["id"] for i in data.get("interactions") or []), default=0) + 1
 
     def _open_locked(self) -> int:
         try:

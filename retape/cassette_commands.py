@@ -10,11 +10,10 @@ from pathlib import Path
 
 from cassette.dump import dump_cassette
 from cassette.errors import RetapeError
-from cassette.load import find_cassettes, load_cassette, parse_yaml, read_text
+from cassette.load import find_cassettes, load_cassette, load_text, read_text
 from cassette.redact import Redactor
 from cassette.rules_cli import add_rule_arguments, rules_from_args
 from cassette.scan import scan_data
-from cassette.validate import validate_data
 
 
 def _cassettes(paths: list[str]) -> list[Path]:
@@ -36,9 +35,7 @@ def _scan(args: argparse.Namespace) -> int:
     files = _cassettes(args.paths)
     findings = 0
     for path in files:
-        text = read_text(path)
-        data = parse_yaml(text, path=str(path))
-        validate_data(data, path=str(path), text=text)
+        data, text = load_text(read_text(path), path=str(path))
         for finding in scan_data(data, path=str(path), text=text, rules=rules):
             print(finding)
             findings += 1

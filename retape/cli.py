@@ -8,6 +8,7 @@ unreachable target, reported as one line on stderr without a traceback. 130 on C
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -28,6 +29,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _log_warnings_to_stderr() -> None:
+    """Warnings from the library (a dropped torn interaction) as ``retape: warning: ...``."""
+    logger = logging.getLogger("retape")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+        logger.propagate = False
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests redirect it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"retape: warning: {record.getMessage()}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="retape",
@@ -45,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _log_warnings_to_stderr()
     try:
         return int(args.handler(args))
     except RetapeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,37 @@ def test_appending_after_a_missing_final_newline_keeps_the_file_loadable(tmp_pat
     writer.append(sample_cassette().interactions[1])
     writer.close()
     assert [i.id for i in load_cassette(path).interactions] == [1, 2]
+
+
+def test_a_final_interaction_cut_short_by_a_kill_is_dropped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "rec.yaml"
+    writer = CassetteWriter(path, Recording())
+    for interaction in sample_cassette().interactions[:2]:
+        writer.append(interaction)
+    writer.close()
+    text = path.read_text()
+    cut = text[: text.rindex("\n- ") + 40]  # the second block, torn mid-line
+    path.write_text(cut)
+    assert [i.id for i in load_cassette(path).interactions] == [1]
+    assert "incomplete" in caplog.text and f"{path}:" in caplog.text
+    writer = CassetteWriter(path, Recording())  # reopening trims the torn block first
+    assert writer.append(sample_cassette().interactions[2]).id == 2
+    writer.close()
+    assert [i.type for i in load_cassette(path).interactions] == ["http", "websocket"]
+
+
+def test_a_broken_last_item_that_ends_in_a_newline_is_still_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    text = dump_cassette(sample_cassette())
+    path.write_text(text[: text.rindex("\n- ") + 1] + "- id: 3\n  type: http\n")
+    with pytest.raises(CassetteError, match="missing required field"):
+        load_cassette(path)
+
+
+def test_a_named_pipe_is_refused_instead_of_blocking(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    with pytest.raises(CassetteError, match="not a regular file"):
+        load_cassette(pipe)
