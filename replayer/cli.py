@@ -6,26 +6,35 @@ on every start, and the network stack is loaded only when a replay actually runs
 Exit codes: 0 every row passed; 1 at least one mismatch, difference, accepted or
 crashed auth probe, or error row; 2 (via :class:`RetapeError`) bad flags, a missing
 credential variable, an unreadable or invalid cassette, config or noise file, or an
-unreachable target. All cassettes and rules are loaded before the first request, so
-an invalid file means no traffic at all. Flags and reports: docs/replay.md.
+unreachable target; 130 interrupted (Ctrl-C or SIGTERM), after printing what ran. All
+cassettes are validated (one streaming pass each) and all rules loaded before the first
+request, so an invalid file means no traffic at all; the replay then reads each
+cassette again as it goes. Flags and reports: docs/replay.md.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cassette.model import Cassette, Interaction
+    from cassette.model import Interaction
+    from cassette.stream import CassetteStream
     from replayer.config import ReplayConfig
     from replayer.credentials import Credentials
+    from replayer.engine import Source
     from replayer.noise import IgnoreRules
+    from replayer.reports import RunReports
     from replayer.results import Result, Summary
+    from replayer.schedule import Pacing
 
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_CONCURRENCY = 8  # replayer.schedule.DEFAULT_CONCURRENCY, without importing asyncio here
 
 
 def _positive_seconds(text: str) -> float:
@@ -138,9 +147,156 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     reports.add_argument("--json", metavar="FILE", help="write a JSON report")
     reports.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
     reports.add_argument(
+        "--jsonl", metavar="FILE", help="write JSON Lines: one row per line as it is reported"
+    )
+    reports.add_argument(
         "--markdown", metavar="FILE", help="write a Markdown report to paste into an issue"
     )
+    _add_fault_flags(parser)
+    _add_pace_flags(parser)
     parser.set_defaults(handler=run)
+
+
+# --- faults, limits and TLS (docs/replay.md "Faults and timeouts") -----------------------------
+
+
+def _add_fault_flags(parser: argparse.ArgumentParser) -> None:
+    limits = parser.add_argument_group(
+        "limits and TLS",
+        "Every network wait is bounded by --timeout; --deadline bounds the whole run. "
+        "An https target is verified against the system's CAs unless told otherwise.",
+    )
+    limits.add_argument(
+        "--deadline",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop sending after this long; the rest are reported as 'not run: deadline "
+        "reached' rows and the run exits 1 (default: no deadline)",
+    )
+    trust = limits.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="verify an https target with the CA certificate(s) in this PEM file",
+    )
+    trust.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify an https target's certificate (self-signed staging)",
+    )
+
+
+@contextlib.contextmanager
+def _guarded_rows(
+    args: argparse.Namespace, reports: RunReports, started: float
+) -> Iterator[Callable[[Result], None]]:
+    """Yield the row callback; on Ctrl-C or SIGTERM, report what ran and re-raise.
+
+    The partial summary and the JSON, JSON Lines and JUnit reports cover the rows that
+    were reported; the top-level CLI then says "interrupted" on stderr and exits 130.
+    """
+    import time
+
+    from cassette.errors import RetapeError
+    from replayer.interrupts import Signals, sigterm_as_ctrl_c
+    from replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED
+
+    report = reports.text
+    deadline_noted = False
+
+    def on_result(result: Result) -> None:
+        nonlocal deadline_noted
+        if result.error in (DEADLINE_NOT_RUN, DEADLINE_STOPPED) and not deadline_noted:
+            report.note(f"deadline of {args.deadline:g}s reached: nothing more is sent")
+            deadline_noted = True
+        reports.result(result)
+
+    signals = Signals()
+    try:
+        with sigterm_as_ctrl_c(signals):
+            yield on_result
+    except KeyboardInterrupt:
+        summary = reports.summary(duration=time.monotonic() - started)
+        report.summary(summary)
+        report.note(f"interrupted by {signals.name}: the summary covers only the rows that ran")
+        try:
+            reports.write(summary)
+        except RetapeError as exc:
+            print(f"retape: {exc}", file=sys.stderr)
+        raise
+
+
+# --- concurrency, pacing and streaming (docs/replay.md "Concurrency and pacing") ---------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_pace_flags(parser: argparse.ArgumentParser) -> None:
+    pace = parser.add_argument_group(
+        "concurrency and pacing",
+        "Cassettes run side by side; a cassette's interactions run in recorded order. "
+        "Rows are always reported in recorded order. --rate and --speed spare a shared "
+        "staging server.",
+    )
+    pace.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"at most N interactions in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    pace.add_argument(
+        "--unordered",
+        action="store_true",
+        help="let a cassette's interactions run at the same time (only when none depends "
+        "on an earlier one)",
+    )
+    pace.add_argument(
+        "--rate",
+        type=_positive_number,
+        metavar="R",
+        help="start at most R requests per second, overall (default: no limit)",
+    )
+    pace.add_argument(
+        "--speed",
+        type=_positive_number,
+        metavar="F",
+        help="follow the recorded timing, F times faster (1 = real time); each cassette "
+        "from its first interaction",
+    )
+
+
+def _pacing(args: argparse.Namespace) -> Pacing:
+    from replayer.schedule import Pacing
+
+    return Pacing(
+        concurrency=args.concurrency,
+        ordered=not args.unordered,
+        rate=args.rate,
+        speed=args.speed,
+    )
+
+
+# -----------------------------------------------------------------------------------------------
 
 
 def _check_writable(flag: str, path: str | None) -> None:
@@ -157,20 +313,25 @@ def _check_writable(flag: str, path: str | None) -> None:
 
 
 def _rules_for(
-    cassettes: Sequence[Cassette], config: ReplayConfig, extra: Sequence[str]
-) -> Callable[[Cassette, Interaction], IgnoreRules]:
-    """Every rule source, read and parsed before any traffic so a typo costs nothing."""
+    cassettes: Sequence[Source], config: ReplayConfig, extra: Sequence[str]
+) -> Callable[[Source, Interaction], IgnoreRules]:
+    """Every rule source, read and parsed before any traffic so a typo costs nothing.
+
+    Rules are cached per cassette, and per interaction only for the ids a noise file
+    names, so the cache does not grow with the cassettes.
+    """
     from replayer.noise import IgnoreRules
     from replayer.noise_file import noise_path, read_noise
 
     base = config.ignore + IgnoreRules.parse(extra, where="--ignore")
     sidecars = {c.path: read_noise(noise_path(c.path)) for c in cassettes if c.path}
-    cache: dict[tuple[str | None, int], IgnoreRules] = {}
+    cache: dict[tuple[str | None, int | None], IgnoreRules] = {}
 
-    def rules_for(cassette: Cassette, interaction: Interaction) -> IgnoreRules:
-        key = (cassette.path, interaction.id)
+    def rules_for(cassette: Source, interaction: Interaction) -> IgnoreRules:
+        noise = sidecars.get(cassette.path)
+        named = noise is not None and interaction.id in noise.interactions
+        key = (cassette.path, interaction.id if named else None)
         if key not in cache:
-            noise = sidecars.get(cassette.path)
             own = noise.rules_for(interaction.id) if noise else IgnoreRules()
             cache[key] = base + own
         return cache[key]
@@ -183,17 +344,18 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from cassette.errors import RetapeError
-    from cassette.load import find_cassettes, load_cassette
+    from cassette.load import find_cassettes
+    from cassette.stream import open_cassette
     from replayer.compare import Comparison, parse_aspects
     from replayer.config import load_config, parse_refusal
     from replayer.credentials import credentials_from_args
     from replayer.engine import replay_cassettes
     from replayer.learning import NoiseBaseline, NoiseLearner
     from replayer.report_text import TextReport
-    from replayer.results import Summary
+    from replayer.reports import RunReports
     from replayer.target import parse_target
 
-    target = parse_target(args.target)
+    target = parse_target(args.target, insecure=args.insecure, ca_file=args.ca_file)
     credentials = credentials_from_args(
         bearer_env=args.bearer_env, header_specs=args.headers, secret_specs=args.secrets
     )
@@ -201,12 +363,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_config()
     refusal = parse_refusal(args.refusal, where="--refusal") if args.refusal else config.refusal
     comparison = Comparison(aspects, config.message_key)
-    for flag in ("--json", "--junit", "--markdown"):
+    for flag in ("--json", "--junit", "--jsonl", "--markdown"):
         _check_writable(flag, getattr(args, flag[2:]))
     files = find_cassettes(args.paths)
     if not files:
         raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
-    cassettes = [load_cassette(path) for path in files]  # all valid before any traffic
+    # All valid before any traffic; each is read again, item by item, as the replay goes.
+    cassettes = [open_cassette(path) for path in files]
     rules_for = _rules_for(cassettes, config, args.ignore)
     learner = None
     if args.learn_noise:
@@ -215,67 +378,72 @@ def run(args: argparse.Namespace) -> int:
     report = TextReport(deep=comparison.deep)
     report.start(
         cassettes=len(cassettes),
-        interactions=sum(len(c.interactions) for c in cassettes),
+        interactions=sum(c.count for c in cassettes),
         target=str(target),
     )
     started = time.monotonic()
-    results = asyncio.run(
-        replay_cassettes(
-            cassettes,
-            target,
-            credentials,
-            timeout=args.timeout,
-            on_result=report.result,
-            comparison=comparison,
-            config=replace(config, refusal=refusal),
-            auth_matrix=args.auth_matrix,
-            rules_for=rules_for,
-            learner=learner,
-        )
-    )
-    summary = Summary.of(results, duration=time.monotonic() - started)
-    if learner is not None:
-        for path, count in learner.save():
-            report.note(f"learned {count} noise rule{'s' if count != 1 else ''} -> {path}")
-    report.summary(summary)
-    _write_reports(args, results, summary)
+    with RunReports(
+        report,
+        json=args.json,
+        junit=args.junit,
+        jsonl=args.jsonl,
+        keep_failures=bool(args.markdown),
+    ) as reports:
+        with _guarded_rows(args, reports, started) as on_result:
+            asyncio.run(
+                replay_cassettes(
+                    cassettes,
+                    target,
+                    credentials,
+                    timeout=args.timeout,
+                    on_result=on_result,
+                    comparison=comparison,
+                    config=replace(config, refusal=refusal),
+                    auth_matrix=args.auth_matrix,
+                    rules_for=rules_for,
+                    learner=learner,
+                    deadline=args.deadline,
+                    pacing=_pacing(args),
+                )
+            )
+        summary = reports.summary(duration=time.monotonic() - started)
+        if learner is not None:
+            for path, count in learner.save():
+                report.note(f"learned {count} noise rule{'s' if count != 1 else ''} -> {path}")
+        report.summary(summary)
+        reports.write(summary)
     if args.markdown:
-        _write_markdown(args.markdown, results, summary, cassettes, str(target), credentials)
+        _write_markdown(
+            args.markdown, reports.failures, summary, cassettes, str(target), credentials
+        )
     return 0 if summary.all_passed else 1
 
 
 def _write_markdown(
     path: str,
-    results: Sequence[Result],
+    failures: Sequence[Result],
     summary: Summary,
-    cassettes: Sequence[Cassette],
+    cassettes: Sequence[CassetteStream],
     target: str,
     credentials: Credentials,
 ) -> None:
+    """The report of the failing rows; their interactions are read again from the files."""
     from cassette.errors import RetapeError
+    from cassette.model import Cassette
     from replayer.report_markdown import render_markdown, write_markdown
 
+    wanted: dict[str, set[int]] = {}
+    for row in failures:
+        wanted.setdefault(row.cassette, set()).add(row.id)
+    shown = [
+        Cassette(c.recording, [i for i in c if i.id in wanted[c.path]], c.path)
+        for c in cassettes
+        if c.path in wanted
+    ]
     text = render_markdown(
-        results, summary, cassettes=cassettes, target=target, credentials=credentials
+        failures, summary, cassettes=shown, target=target, credentials=credentials
     )
     try:
         write_markdown(path, text)
     except OSError as exc:
         raise RetapeError(f"--markdown {path}: cannot write: {exc.strerror or exc}") from None
-
-
-def _write_reports(args: argparse.Namespace, results: Sequence[Result], summary: Summary) -> None:
-    from cassette.errors import RetapeError
-    from replayer.report_json import write_json
-    from replayer.report_junit import write_junit
-
-    for flag, path, write in (
-        ("--json", args.json, write_json),
-        ("--junit", args.junit, write_junit),
-    ):
-        if path is None:
-            continue
-        try:
-            write(path, results, summary)
-        except OSError as exc:
-            raise RetapeError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from None

@@ -1,8 +1,12 @@
-"""The replay loop: every interaction of every cassette, in recorded order, one verdict each.
+"""The replay loop: every interaction of every cassette, one verdict each, in recorded order.
 
-Cassettes run one after another and interactions within a cassette in recorded order,
-because recordings are often stateful (create, then use). With the auth matrix on,
-each interaction recorded with a credential is followed by its probes. Every network
+Cassettes run side by side and interactions within a cassette in recorded order,
+because recordings are often stateful (create, then use); how many run at once, and
+how fast they start, is :mod:`replayer.schedule`'s job, and rows are reported in
+recorded order whatever order they complete in. Cassettes may be loaded
+(:class:`~cassette.model.Cassette`) or streamed from their files
+(:class:`~cassette.stream.CassetteStream`), read as the replay goes. With the auth
+matrix on, each interaction recorded with a credential is followed by its probes. Every network
 call is bounded by ``timeout``; a failure of one interaction becomes an error row and
 the run goes on. The one exception is a target that cannot be reached at all on the
 first attempt: that is a configuration mistake (wrong port, server not started),
@@ -14,8 +18,9 @@ differences and a short excerpt, never the whole response.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +28,7 @@ from aiohttp import ClientSession
 
 from cassette.errors import RetapeError
 from cassette.model import Cassette, Interaction
+from cassette.stream import CassetteStream
 from replayer import compare
 from replayer.compare import Comparison
 from replayer.config import ReplayConfig
@@ -30,24 +36,41 @@ from replayer.credentials import Credentials
 from replayer.http import open_session, replay_http
 from replayer.noise import IgnoreRules
 from replayer.probes import Probe, probe_credentials
-from replayer.results import Outcome, Result
+from replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED, Outcome, Result
+from replayer.schedule import Pacing, RateLimit, run_units
 from replayer.secrets import fill_placeholders, needs_secret_error
 from replayer.target import Target, Unreachable
 from replayer.websocket import replay_websocket
 
 _EXCERPT = 2000  # characters of a failing row's response body kept for the reports
 
-RulesFor = Callable[[Cassette, Interaction], IgnoreRules]
+Source = Cassette | CassetteStream
+RulesFor = Callable[[Source, Interaction], IgnoreRules]
+Unit = Callable[[Source, Interaction], Awaitable[list[Result]]]
 
 
 class Learner(Protocol):
     """Noise learning hooks (see :mod:`replayer.learning`)."""
 
-    async def before(self, replayer: Replayer, cassettes: Sequence[Cassette]) -> None: ...
+    @property
+    def first_pass(self) -> bool:
+        """Replay everything once, through :meth:`observe`, before the judged pass."""
+        ...
+
+    pass_gap: float  # seconds between the two passes
+
+    async def observe(self, replayer: Replayer, cassette: Source, interaction: Interaction) -> None:
+        """The first pass for one interaction."""
+        ...
 
     def learn(
-        self, cassette: Cassette, interaction: Interaction, outcome: Outcome, rules: IgnoreRules
+        self, cassette: Source, interaction: Interaction, outcome: Outcome, rules: IgnoreRules
     ) -> IgnoreRules: ...
+
+
+def interactions_of(cassette: Source) -> Iterable[Interaction]:
+    """A loaded cassette's list, or a stream's interactions, read again from its file."""
+    return cassette.interactions if isinstance(cassette, Cassette) else cassette
 
 
 @dataclass
@@ -62,6 +85,7 @@ class Replayer:
     config: ReplayConfig = field(default_factory=ReplayConfig)
     rules_for: RulesFor = lambda cassette, interaction: IgnoreRules()
     reached: bool = False
+    deadline_at: float | None = None  # loop time after which nothing is sent (--deadline)
 
     def probes_for(self, interaction: Interaction) -> list[Probe]:
         request = interaction.request
@@ -70,7 +94,14 @@ class Replayer:
         return list(Probe)
 
     async def outcome(self, interaction: Interaction, probe: Probe | None = None) -> Outcome:
-        """Send it; a target that never answered becomes a RetapeError (first call) or a row."""
+        """Send it; a target that never answered becomes a RetapeError (first call) or a row.
+
+        Past ``deadline_at`` nothing is sent (a ``not run`` row); an interaction still
+        running when it passes is stopped (a ``stopped`` row).
+        """
+        loop = asyncio.get_running_loop()
+        if self.deadline_at is not None and loop.time() >= self.deadline_at:
+            return Outcome(error=DEADLINE_NOT_RUN)
         interaction, missing = fill_placeholders(interaction, self.credentials.secrets)
         if missing:
             return Outcome(error=needs_secret_error(missing))
@@ -78,35 +109,42 @@ class Replayer:
         if probe is not None:
             credentials = probe_credentials(probe, interaction.request, self.credentials)
         path = interaction.request.path
+        deadline = asyncio.timeout_at(self.deadline_at)
         try:
-            if interaction.type == "websocket":
-                outcome = await replay_websocket(
-                    interaction,
-                    url=self.target.ws_url(path),
-                    credentials=credentials,
-                    timeout=self.timeout,
-                    converse=probe is None,
-                )
-            else:
-                outcome = await replay_http(
-                    interaction,
-                    session=self.session,
-                    url=self.target.http_url(path),
-                    credentials=credentials,
-                    timeout=self.timeout,
-                )
+            async with deadline:
+                if interaction.type == "websocket":
+                    outcome = await replay_websocket(
+                        interaction,
+                        url=self.target.ws_url(path),
+                        credentials=credentials,
+                        timeout=self.timeout,
+                        converse=probe is None,
+                        tls=self.target.tls,
+                    )
+                else:
+                    outcome = await replay_http(
+                        interaction,
+                        session=self.session,
+                        url=self.target.http_url(path),
+                        credentials=credentials,
+                        timeout=self.timeout,
+                    )
             self.reached = True
         except Unreachable as exc:
             if not self.reached:
                 raise RetapeError(f"cannot reach target {self.target}: {exc.reason}") from None
-            outcome = Outcome(error=f"cannot connect: {exc.reason}")
+            outcome = Outcome(error=exc.row)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            outcome = Outcome(error=DEADLINE_STOPPED)
         if probe is None and interaction.request.credentials and not self.credentials.headers:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
         return _scrubbed(outcome, self.credentials)
 
     def judge(
         self,
-        cassette: Cassette,
+        cassette: Source,
         interaction: Interaction,
         outcome: Outcome,
         *,
@@ -147,7 +185,7 @@ class Replayer:
 
     async def run(
         self,
-        cassette: Cassette,
+        cassette: Source,
         interaction: Interaction,
         probe: Probe | None = None,
         *,
@@ -181,7 +219,7 @@ def _scrubbed(outcome: Outcome, credentials: Credentials) -> Outcome:
 
 
 async def replay_cassettes(
-    cassettes: Sequence[Cassette],
+    cassettes: Sequence[Source],
     target: Target,
     credentials: Credentials,
     *,
@@ -192,10 +230,19 @@ async def replay_cassettes(
     auth_matrix: bool = False,
     rules_for: RulesFor | None = None,
     learner: Learner | None = None,
-) -> list[Result]:
-    """Replay everything against ``target``; ``on_result`` sees each row as it completes."""
-    results: list[Result] = []
-    async with open_session() as session:
+    deadline: float | None = None,
+    pacing: Pacing | None = None,
+) -> None:
+    """Replay everything against ``target``; ``on_result`` sees each row in recorded
+    order, as soon as it and every row before it are done.
+
+    ``pacing`` says how many run at once and how fast they start (:class:`Pacing`:
+    ``--concurrency``, ``--unordered``, ``--rate``, ``--speed``). ``deadline`` (seconds
+    from now) bounds the whole run: past it every remaining row is reported as not run
+    rather than dropped.
+    """
+    pacing = pacing or Pacing()
+    async with open_session(tls=target.tls, connections=pacing.concurrency) as session:
         replayer = Replayer(
             session,
             target,
@@ -206,13 +253,43 @@ async def replay_cassettes(
         )
         if rules_for is not None:
             replayer.rules_for = rules_for
-        if learner is not None:
-            await learner.before(replayer, cassettes)
-        for cassette in cassettes:
-            for interaction in cassette.interactions:
-                probes = replayer.probes_for(interaction) if auth_matrix else []
-                for probe in [None, *probes]:
-                    result = await replayer.run(cassette, interaction, probe, learner=learner)
-                    results.append(result)
-                    on_result(result)
-    return results
+        if deadline is not None:
+            replayer.deadline_at = asyncio.get_running_loop().time() + deadline
+        starts = RateLimit(pacing.rate)
+
+        async def start() -> None:
+            """Wait for ``--rate``, but not past the deadline: after it nothing is sent."""
+            try:
+                async with asyncio.timeout_at(replayer.deadline_at):
+                    await starts.wait()
+            except TimeoutError:
+                pass
+
+        async def observe(cassette: Source, interaction: Interaction) -> list[Result]:
+            assert learner is not None
+            await start()
+            await learner.observe(replayer, cassette, interaction)
+            return []
+
+        async def replay(cassette: Source, interaction: Interaction) -> list[Result]:
+            rows: list[Result] = []
+            probes = replayer.probes_for(interaction) if auth_matrix else []
+            for probe in [None, *probes]:
+                await start()
+                rows.append(await replayer.run(cassette, interaction, probe, learner=learner))
+            return rows
+
+        async def each(unit: Unit, emit: Callable[[Result], None]) -> None:
+            await run_units(
+                cassettes,
+                read=interactions_of,
+                unit=unit,
+                emit=emit,
+                pacing=pacing,
+                deadline_at=replayer.deadline_at,
+            )
+
+        if learner is not None and learner.first_pass:
+            await each(observe, lambda row: None)
+            await asyncio.sleep(learner.pass_gap)
+        await each(replay, on_result)

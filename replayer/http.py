@@ -15,8 +15,8 @@ every server must accept.
 
 from __future__ import annotations
 
-import errno
 import gzip
+import ssl
 import zlib
 
 import aiohttp
@@ -25,7 +25,7 @@ from yarl import URL
 from cassette.model import Body, Header, Interaction
 from replayer.credentials import Credentials
 from replayer.results import Outcome
-from replayer.target import Unreachable, describe_os_error
+from replayer.target import CLOSED_BY_SERVER, describe_os_error, hung_up, is_hang_up, unreachable
 
 # Connection-level headers describe the recorded hop, not the request (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
@@ -38,9 +38,17 @@ _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 _RECOMPRESS = {"gzip": gzip.compress, "x-gzip": gzip.compress, "deflate": zlib.compress}
 
 
-def open_session() -> aiohttp.ClientSession:
-    """One session per run: its connection pool keeps connections alive across requests."""
+def open_session(
+    *, tls: ssl.SSLContext | None = None, connections: int = 100
+) -> aiohttp.ClientSession:
+    """One session per run: its connection pool keeps connections alive across requests.
+
+    ``tls`` is how an https target is verified (:attr:`replayer.target.Target.tls`);
+    ``None`` keeps aiohttp's default verification. ``connections`` bounds the pool;
+    ``retape replay`` sets it to ``--concurrency``.
+    """
     return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=tls if tls is not None else True, limit=connections),
         auto_decompress=True,
         skip_auto_headers=_AUTO_HEADERS,
         cookie_jar=aiohttp.DummyCookieJar(),
@@ -63,18 +71,19 @@ def encode_body(body: Body | None, recorded: str | None) -> tuple[bytes | None, 
     return compress(data), ("Content-Encoding", body.content_encoding)
 
 
+def _hung_up(exc: BaseException) -> bool:
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientConnectionResetError):
+        return True
+    return is_hang_up(exc)
+
+
 def _failure(exc: BaseException, *, timeout: float) -> str:
     if isinstance(exc, TimeoutError):
         return f"timeout after {timeout:g}s"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "connection closed by server"
+    if _hung_up(exc):
+        return CLOSED_BY_SERVER
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "incomplete response body"
-    # A server that hangs up shows as EOF or as a reset, depending on who wrote last.
-    if isinstance(exc, aiohttp.ClientConnectionResetError | ConnectionResetError):
-        return "connection closed by server"
-    if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
-        return "connection closed by server"
     if isinstance(exc, OSError):
         return describe_os_error(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -93,7 +102,8 @@ async def replay_http(
     The response headers and the decoded body are kept on the outcome for deeper
     comparison; the engine drops them once the row is judged.
 
-    Raises :class:`Unreachable` when the connection itself could not be made.
+    Raises :class:`~replayer.target.Unreachable` when the connection could not be made,
+    or was closed or reset before the status line: nothing answered.
     """
     request = interaction.request
     headers = credentials.headers_for(request, drop=HOP_BY_HOP | RECOMPUTED)
@@ -120,10 +130,10 @@ async def replay_http(
             ]
             body = await response.read()
     except aiohttp.ClientConnectorError as exc:
-        if isinstance(exc, aiohttp.ClientSSLError):
-            raise Unreachable(f"TLS error ({exc.os_error})") from None
-        raise Unreachable(describe_os_error(exc.os_error)) from None
+        raise unreachable(exc.os_error) from None
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        if status is None and _hung_up(exc):
+            raise hung_up() from None
         return Outcome(status=status, error=_failure(exc, timeout=timeout))
     details = {"response_bytes": len(body)}
     return Outcome(status=status, details=details, headers=headers_back, body=body)

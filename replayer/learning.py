@@ -10,20 +10,21 @@ the build that was recorded, since every difference is taken as noise.
 Only field-level differences are learned (a JSON path, a header); a changed status or
 a message missing from a sequence is never noise. Learned rules are added to the
 cassette's sidecar (:mod:`replayer.noise_file`) and used at once by the judged run.
-The learning pass keeps each interaction's outcome until its second run is judged.
+The learning pass keeps each interaction's outcome until its second run is judged, so
+memory grows with the cassettes while learning (a one-off, reviewed step), unlike a
+plain replay. The passes are scheduled like any replay (:mod:`replayer.schedule`): the
+whole learning pass, then the gap, then the whole judged pass.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 
 from cassette.errors import RetapeError
-from cassette.model import Cassette, Interaction
+from cassette.model import Interaction
 from replayer.compare import DEEP, compare_outcomes, recorded_outcome
-from replayer.engine import Replayer
+from replayer.engine import Replayer, Source
 from replayer.noise import IgnoreRules, learn
 from replayer.noise_file import noise_path, read_noise, write_noise
 from replayer.results import Outcome
@@ -37,29 +38,30 @@ class NoiseBaseline(StrEnum):
 
 
 class NoiseLearner:
+    pass_gap = PASS_GAP
+
     def __init__(self, baseline: NoiseBaseline, *, message_key: str) -> None:
         self.baseline = baseline
         self.message_key = message_key
         self._first: dict[tuple[str, int], Outcome] = {}
         self.learned: dict[str, dict[int, list[str]]] = {}
 
-    async def before(self, replayer: Replayer, cassettes: Sequence[Cassette]) -> None:
-        if self.baseline is not NoiseBaseline.REPLAY:
-            return
-        for cassette in cassettes:
-            for interaction in cassette.interactions:
-                outcome = await replayer.outcome(interaction)
-                outcome.details = {}
-                self._first[(cassette.path or "", interaction.id)] = outcome
-        await asyncio.sleep(PASS_GAP)
+    @property
+    def first_pass(self) -> bool:
+        return self.baseline is NoiseBaseline.REPLAY
 
-    def _reference(self, cassette: Cassette, interaction: Interaction) -> Outcome | None:
+    async def observe(self, replayer: Replayer, cassette: Source, interaction: Interaction) -> None:
+        outcome = await replayer.outcome(interaction)
+        outcome.details = {}
+        self._first[(cassette.path or "", interaction.id)] = outcome
+
+    def _reference(self, cassette: Source, interaction: Interaction) -> Outcome | None:
         if self.baseline is NoiseBaseline.RECORDING:
             return recorded_outcome(interaction)
         return self._first.pop((cassette.path or "", interaction.id), None)
 
     def learn(
-        self, cassette: Cassette, interaction: Interaction, outcome: Outcome, rules: IgnoreRules
+        self, cassette: Source, interaction: Interaction, outcome: Outcome, rules: IgnoreRules
     ) -> IgnoreRules:
         """``rules`` plus what this interaction's two runs teach."""
         reference = self._reference(cassette, interaction)

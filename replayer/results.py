@@ -14,6 +14,9 @@ from cassette.model import Header, Message
 from replayer.diff_json import Difference
 
 NOT_SENT = "not sent"  # an error for a request retape chose not to send
+DEADLINE_NOT_RUN = "not run: deadline reached"  # --deadline passed before it started
+DEADLINE_STOPPED = "stopped: deadline reached"  # --deadline passed while it ran
+_NOT_ANSWERED = (NOT_SENT, DEADLINE_NOT_RUN, DEADLINE_STOPPED)  # read as "expected 200, <error>"
 
 
 @dataclass
@@ -89,7 +92,7 @@ class Result:
     def problem(self) -> str:
         """``expected 101, got 500`` (or the error, or the difference count): one phrase."""
         if self.error and self.actual_status is None:
-            if self.error.startswith(NOT_SENT):
+            if self.error.startswith(_NOT_ANSWERED):
                 return f"expected {self.expected}, {self.error}"
             return f"expected {self.expected}, got {self.error}"
         got = f"expected {self.expected}, got {self.actual_status}"
@@ -135,13 +138,10 @@ class Summary:
 
     @classmethod
     def of(cls, results: Iterable[Result], *, duration: float) -> Summary:
-        rows = list(results)
-        passed = sum(r.ok for r in rows)
-        errors = sum(1 for r in rows if not r.ok and r.error)
-        probes = sum(1 for r in rows if r.probe)
-        differences = sum(len(r.differences) for r in rows)
-        failed = len(rows) - passed - errors
-        return cls(len(rows), passed, failed, errors, duration, probes, differences)
+        tally = Tally()
+        for row in results:
+            tally.add(row)
+        return tally.summary(duration=duration)
 
     @property
     def all_passed(self) -> bool:
@@ -157,3 +157,27 @@ class Summary:
             "differences": self.differences,
             "duration": round(self.duration, 6),
         }
+
+
+@dataclass
+class Tally:
+    """A :class:`Summary` counted row by row, so a run need not keep its rows."""
+
+    total: int = 0
+    passed: int = 0
+    errors: int = 0
+    probes: int = 0
+    differences: int = 0
+
+    def add(self, row: Result) -> None:
+        self.total += 1
+        self.passed += row.ok
+        self.errors += not row.ok and bool(row.error)
+        self.probes += bool(row.probe)
+        self.differences += len(row.differences)
+
+    def summary(self, *, duration: float) -> Summary:
+        failed = self.total - self.passed - self.errors
+        return Summary(
+            self.total, self.passed, failed, self.errors, duration, self.probes, self.differences
+        )

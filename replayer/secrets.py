@@ -5,7 +5,8 @@ body, an ``api_key`` in a query string, a token inside a websocket message. Send
 placeholder as if it were the value would test nothing and may lock an account, so
 such an interaction is only replayed once every placeholder in it has a value:
 ``--secret N=VAR`` takes placeholder ``N``'s value from environment variable ``VAR``.
-Credential headers are not filled here: they are replaced by --bearer-env/--header.
+Credential headers are not filled here: they are replaced by --bearer-env/--header. Any
+other header with an unfilled placeholder is dropped rather than blocking the interaction.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from cassette.errors import RetapeError
 from cassette.model import Interaction
-from cassette.redact import PLACEHOLDER_RE
+from cassette.redact import CREDENTIAL_HEADERS, PLACEHOLDER_RE
 from replayer.results import NOT_SENT
 
 _SPEC = re.compile(r"(?:<redacted:)?(\d+)>?=([A-Za-z_][A-Za-z0-9_]*)")
@@ -63,16 +64,20 @@ def _fill(value: Any, secrets: Mapping[str, str], missing: set[str]) -> Any:
 def fill_placeholders(
     interaction: Interaction, secrets: Mapping[str, str]
 ) -> tuple[Interaction, list[str]]:
-    """The interaction with what the client sends filled in, and placeholders left unfilled.
+    """The interaction with what the client sends filled in, and the placeholders that block it.
 
     Only the client's side is filled (path, headers other than credential headers, body,
     client messages); the recorded response is what to expect and stays as it is.
     """
     missing: set[str] = set()
     request = interaction.request
-    carried = set(request.credentials)
+    # Credential headers are replaced by --bearer-env/--header, never filled here.
+    carried = set(request.credentials) | CREDENTIAL_HEADERS
+    # A header still holding a placeholder is dropped when sent (Credentials.headers_for):
+    # headers are filled when a value is given, but never block the interaction.
+    unfilled_in_headers: set[str] = set()
     headers = [
-        (name, value if name.lower() in carried else _fill(value, secrets, missing))
+        (name, value if name.lower() in carried else _fill(value, secrets, unfilled_in_headers))
         for name, value in request.headers
     ]
     body = request.body

@@ -6,12 +6,17 @@ both the recording and the replay were accepted, the recorded messages are walke
 order: client messages are sent, and the server's messages are awaited and kept for
 the ``messages`` comparison. A server that goes quiet or closes early ends the walk
 with a note in the details rather than an error; what it said (or did not) is for the
-comparison to judge.
+comparison to judge. Messages beyond the recorded ones are counted and noted
+(``server_messages_extra``). Where the recorded client closed the session, the replay
+first listens for :data:`EXTRA_WINDOW` seconds so that such messages are heard, but
+does not compare them: the recording ended there and cannot say whether its server
+had more to say.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,7 +33,7 @@ from websockets.frames import Close as CloseFrame
 from cassette.model import Close, Header, Interaction, Message
 from replayer.credentials import Credentials
 from replayer.results import Outcome
-from replayer.target import Unreachable, describe_os_error
+from replayer.target import hung_up, unreachable
 
 # Headers the websocket client writes itself for this handshake, plus hop-by-hop ones.
 HANDSHAKE_MANAGED = frozenset(
@@ -38,6 +43,8 @@ HANDSHAKE_MANAGED = frozenset(
     | {"sec-websocket-protocol", "sec-websocket-accept"}
 )
 NORMAL_CLOSURE = 1000
+EXTRA_WINDOW = 0.25  # seconds spent listening for unrecorded messages before a client close
+KEPT_EXTRA = 100  # unrecorded messages kept for the comparison; the rest are only counted
 
 
 def subprotocols_of(headers: list[tuple[str, str]]) -> list[str]:
@@ -67,10 +74,18 @@ def close_args(close: Close | None) -> tuple[int, str]:
 
 
 async def _open(
-    url: str, *, headers: list[tuple[str, str]], offered: list[str], timeout: float
+    url: str,
+    *,
+    headers: list[tuple[str, str]],
+    offered: list[str],
+    timeout: float,
+    tls: ssl.SSLContext | None,
 ) -> ClientConnection:
+    # Only for wss: websockets refuses an ssl argument with a ws:// URL.
+    secure: dict[str, Any] = {"ssl": tls} if tls is not None and url.startswith("wss:") else {}
     return await connect(
         url,
+        **secure,
         additional_headers=headers,
         subprotocols=offered or None,  # type: ignore[arg-type]
         open_timeout=timeout,
@@ -106,9 +121,15 @@ class _Conversation:
         self._timed_out_at: int | None = None  # received count at the last timeout
 
     def _keep(self, data: str | bytes) -> None:
+        self.details["server_messages_received"] += 1
+        if len(self.received) >= self.details["server_messages_expected"] + KEPT_EXTRA:
+            return  # a flood: counted, not kept
         at = asyncio.get_running_loop().time() - self.opened
         self.received.append(Message.from_frame("server", at, data))
-        self.details["server_messages_received"] += 1
+
+    def _note(self, text: str) -> None:
+        note = self.details.get("note")
+        self.details["note"] = f"{note}; {text}" if note else text
 
     async def _receive_until(self, due: int) -> bool:
         """Receive until ``due`` messages came; False when the walk must end."""
@@ -137,9 +158,25 @@ class _Conversation:
                 self.details["client_messages_sent"] += 1
             await self._receive_until(due)
         except TimeoutError:
-            self.details["note"] = f"timeout after {self.timeout:g}s sending"
+            self._note(f"timeout after {self.timeout:g}s sending")
         except ConnectionClosed as exc:
-            self.details["note"] = f"connection closed early: {exc}"
+            self._note(f"connection closed early: {exc}")
+
+    async def listen_for_extra(self) -> None:
+        """Count, without keeping, what the server still sends before the client closes."""
+        try:
+            async with asyncio.timeout(min(EXTRA_WINDOW, self.timeout)):
+                while True:
+                    await self.ws.recv()
+                    self.details["server_messages_received"] += 1
+        except (TimeoutError, ConnectionClosed):
+            return
+
+    def note_extra(self) -> None:
+        extra = self.details["server_messages_received"] - self.details["server_messages_expected"]
+        if extra > 0:
+            self.details["server_messages_extra"] = extra
+            self._note(f"{extra} server message{'s' if extra != 1 else ''} beyond the recording")
 
     async def await_server_close(self) -> None:
         """Read until the server closes, as it did in the recording; a note if it did not."""
@@ -150,7 +187,7 @@ class _Conversation:
         except ConnectionClosed:
             return
         except TimeoutError:
-            self.details["note"] = f"server did not close within {self.timeout:g}s as recorded"
+            self._note(f"server did not close within {self.timeout:g}s as recorded")
 
 
 def _headers(headers: Any) -> list[Header]:
@@ -164,18 +201,20 @@ async def replay_websocket(
     credentials: Credentials,
     timeout: float,
     converse: bool = True,
+    tls: ssl.SSLContext | None = None,
 ) -> Outcome:
     """Open the handshake, replay the conversation if both sides accepted, then close.
 
     ``converse=False`` (auth probes) closes right after a handshake that should never
-    have been accepted. Raises :class:`Unreachable` when the TCP connection itself
-    could not be made.
+    have been accepted. ``tls`` verifies a wss target (:attr:`replayer.target.Target.tls`).
+    Raises :class:`~replayer.target.Unreachable` when the connection could not be made,
+    or was closed or reset before the handshake response: nothing answered.
     """
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
     offered = subprotocols_of(request.headers)
     try:
-        ws = await _open(url, headers=headers, offered=offered, timeout=timeout)
+        ws = await _open(url, headers=headers, offered=offered, timeout=timeout, tls=tls)
     except InvalidStatus as exc:
         response = exc.response
         return Outcome(
@@ -185,12 +224,12 @@ async def replay_websocket(
         return Outcome(error=f"timeout after {timeout:g}s")
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, EOFError | ConnectionError):
-            return Outcome(error="connection closed by server")
+            raise hung_up() from None
         return Outcome(error=f"invalid handshake: {exc}")
     except InvalidHandshake as exc:
         return Outcome(error=f"invalid handshake: {exc}")
     except OSError as exc:
-        raise Unreachable(describe_os_error(exc)) from None
+        raise unreachable(exc) from None
     except (WebSocketException, ValueError) as exc:  # e.g. a recorded header it refuses
         return Outcome(error=f"cannot open websocket: {exc}")
     handshake = _headers(ws.response.headers) if ws.response is not None else []
@@ -200,13 +239,22 @@ async def replay_websocket(
         talk = _Conversation(ws, interaction, timeout=timeout)
         await talk.walk()
         close = interaction.close
-        if "note" not in talk.details and close is not None and close.by != "client":
-            await talk.await_server_close()
+        if "note" not in talk.details:
+            if close is not None and close.by != "client":
+                await talk.await_server_close()
+            else:
+                await talk.listen_for_extra()
+        talk.note_extra()
         code, reason = close_args(close)
         await ws.close(code, reason)
         talk.details["close_code"] = ws.close_code
         return Outcome(status=101, details=talk.details, headers=handshake, messages=talk.received)
     except WebSocketException as exc:
         return Outcome(status=101, error=f"websocket error: {exc}")
+    except asyncio.CancelledError:
+        # Stopped by --deadline or Ctrl-C: drop the connection rather than wait up to
+        # close_timeout for a closing handshake that a hung server never completes.
+        ws.transport.abort()
+        raise
     finally:
         await ws.close()  # idempotent; bounded by close_timeout
