@@ -33,3 +33,11 @@ sessions: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+## bench: retape vs its baselines (replay, websocket, record, load); results in bench/results/
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+## bench-smoke: every benchmark at tiny sizes, in well under a minute
+bench-smoke: $(STAMP)
+	$(PY) bench/run.py --smoke
