@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -18,20 +17,6 @@ from tests.support import DEMO_TOKEN, PYTHON, demo_target, free_port, running, s
 TIMEOUT = 5.0
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 CHAT = {"model": "demo-model", "messages": [{"role": "user", "content": "hello  world"}]}
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[Callable[[str], str]]:
-    """Start each variant at most once per module (lazily); all are stopped at teardown."""
-    with contextlib.ExitStack() as stack:
-        urls: dict[str, str] = {}
-
-        def get(variant: str) -> str:
-            if variant not in urls:
-                urls[variant] = stack.enter_context(demo_target(variant))
-            return urls[variant]
-
-        yield get
 
 
 def ws_url(base: str) -> str:

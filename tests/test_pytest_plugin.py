@@ -6,34 +6,20 @@ with the plugin loaded the way users get it: through the ``pytest11`` entry poin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support import PYTHON, REPO, demo_target
+from tests.support import PYTHON, REPO
 from tests.test_replay_cli import TOKEN_ENV, replay, rows_of
 from tests.test_replay_deep import authenticated_only, capture, edit
 
 pytest_plugins = ["pytester"]
 KEY_VAR = "RETAPE_TEST_KEY"
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[Callable[[str], str]]:
-    with contextlib.ExitStack() as stack:
-        urls: dict[str, str] = {}
-
-        def get(variant: str) -> str:
-            if variant not in urls:
-                urls[variant] = stack.enter_context(demo_target(variant))
-            return urls[variant]
-
-        yield get
 
 
 @pytest.fixture

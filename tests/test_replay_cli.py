@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cassette.dump import dump_cassette
 from cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
-from tests.support import DEMO_TOKEN, demo_target, free_port, retape, wait_for_port
+from tests.support import DEMO_TOKEN, free_port, retape, wait_for_port
 
 TOKEN_ENV = {"RETAPE_TEST_KEY": DEMO_TOKEN}
 BEARER = ("--bearer-env", "RETAPE_TEST_KEY")
@@ -162,20 +162,6 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 
 
 # --- servers -----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[Callable[[str], str]]:
-    """Demo target variants, each started at most once per module."""
-    with contextlib.ExitStack() as stack:
-        urls: dict[str, str] = {}
-
-        def get(variant: str) -> str:
-            if variant not in urls:
-                urls[variant] = stack.enter_context(demo_target(variant))
-            return urls[variant]
-
-        yield get
 
 
 @contextlib.contextmanager

@@ -9,12 +9,11 @@ with plain clients, the way the recorder would have seen them.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from websockets.sync.client import connect
 from cassette.dump import dump_cassette
 from cassette.load import load_cassette
 from cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
-from tests.support import DEMO_TOKEN, demo_target
+from tests.support import DEMO_TOKEN
 from tests.test_replay_cli import (
     BEARER,
     CHAT,
@@ -39,19 +38,6 @@ from tests.test_replay_cli import (
 
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 REDACTED = ("Authorization", "Bearer <redacted:1>")
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[Callable[[str], str]]:
-    with contextlib.ExitStack() as stack:
-        urls: dict[str, str] = {}
-
-        def get(variant: str) -> str:
-            if variant not in urls:
-                urls[variant] = stack.enter_context(demo_target(variant))
-            return urls[variant]
-
-        yield get
 
 
 # --- capturing a recorded-style cassette from the demo -----------------------------------------
