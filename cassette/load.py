@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -49,26 +49,39 @@ def max_bytes() -> int:
         raise CassetteError(f"RETAPE_MAX_CASSETTE_MB={raw!r} is not a number") from None
 
 
-def read_text(path: str | Path) -> str:
-    """The file's text, or a CassetteError saying why it cannot be had."""
-    name = str(path)
+def open_checked(path: str) -> BinaryIO:
+    """The cassette file opened for reading, or a CassetteError saying why not.
+
+    Refused before a byte is read: a pipe or device (reading would block or never end)
+    and a file over the size bound.
+    """
     limit = max_bytes()
     try:
-        if Path(path).exists() and not Path(path).is_file() and not Path(path).is_dir():
-            raise CassetteError("not a regular file (a pipe or device is not read)", path=name)
+        if not Path(path).is_file() and Path(path).exists() and not Path(path).is_dir():
+            raise CassetteError("not a regular file (a pipe or device is not read)", path=path)
         size = Path(path).stat().st_size
         if size > limit:
             raise CassetteError(
                 f"{size} bytes is over the {limit}-byte limit (set RETAPE_MAX_CASSETTE_MB)",
-                path=name,
+                path=path,
             )
-        raw = Path(path).read_bytes()
+        return open(path, "rb")
     except IsADirectoryError:
-        raise CassetteError("is a directory, expected a cassette file", path=name) from None
+        raise CassetteError("is a directory, expected a cassette file", path=path) from None
     except FileNotFoundError:
-        raise CassetteError("no such file", path=name) from None
+        raise CassetteError("no such file", path=path) from None
     except OSError as exc:
-        raise CassetteError(f"cannot read: {exc.strerror or exc}", path=name) from None
+        raise CassetteError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+def read_text(path: str | Path) -> str:
+    """The file's text, or a CassetteError saying why it cannot be had."""
+    name = str(path)
+    with open_checked(name) as handle:
+        try:
+            raw = handle.read()
+        except OSError as exc:
+            raise CassetteError(f"cannot read: {exc.strerror or exc}", path=name) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -32,11 +32,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from cassette import fastload
 from cassette.errors import CassetteError
-from cassette.load import load_cassette, max_bytes, parse_yaml
+from cassette.load import load_cassette, open_checked, parse_yaml
 from cassette.locate import Locator
 from cassette.model import Interaction, Recording
 from cassette.validate import validate_data
@@ -97,29 +97,10 @@ class IdSet:
         return len(self._starts)  # runs, not ids: what the set costs
 
 
-def _open(path: str) -> BinaryIO:
-    """The file, refused for the same reasons and in the same words as ``read_text``."""
-    limit = max_bytes()
-    try:
-        size = Path(path).stat().st_size
-        if size > limit:
-            raise CassetteError(
-                f"{size} bytes is over the {limit}-byte limit (set RETAPE_MAX_CASSETTE_MB)",
-                path=path,
-            )
-        return open(path, "rb")  # closed by the generator that reads it
-    except IsADirectoryError:
-        raise CassetteError("is a directory, expected a cassette file", path=path) from None
-    except FileNotFoundError:
-        raise CassetteError("no such file", path=path) from None
-    except OSError as exc:
-        raise CassetteError(f"cannot read: {exc.strerror or exc}", path=path) from None
-
-
 def _lines(path: str) -> Iterator[str]:
     """The file's lines as PyYAML counts them (``\\r``, NEL, LS and PS break lines too),
     decoded as UTF-8 one by one."""
-    with _open(path) as file:
+    with open_checked(path) as file:
         offset = 0
         number = 0
         try:
