@@ -69,6 +69,8 @@ def fill_placeholders(
     Only the client's side is filled (path, headers other than credential headers, body,
     client messages); the recorded response is what to expect and stays as it is.
     """
+    if not _mentions_placeholder(interaction):
+        return interaction, []  # the common case: nothing to fill, nothing to copy
     missing: set[str] = set()
     request = interaction.request
     # Credential headers are replaced by --bearer-env/--header, never filled here.
@@ -95,6 +97,16 @@ def fill_placeholders(
         messages=messages,
     )
     return filled, sorted(missing, key=lambda p: int(p.split(":")[1].rstrip(">")))
+
+
+def _mentions_placeholder(interaction: Interaction) -> bool:
+    """Cheap pre-check: could anything the client sends hold a placeholder?"""
+    request = interaction.request
+    if "<redacted" in request.path or any("<redacted" in v for _, v in request.headers):
+        return True
+    if request.body is not None and "<redacted" in repr(request.body.value):
+        return True
+    return any("<redacted" in repr(m.value) for m in interaction.messages if m.sender == "client")
 
 
 def needs_secret_error(missing: list[str]) -> str:
