@@ -179,6 +179,8 @@ def _replay_args(cfg: Config, path: Path, target: str, report: Path) -> list[str
     args += ["--bearer-env", procs.TOKEN_ENV, "--json", str(report)]
     if cfg.concurrency_flag:
         args += ["--concurrency", str(cfg.concurrency)]
+        if cfg.concurrency > 1:  # one cassette keeps recorded order unless told otherwise
+            args += ["--unordered"]
     return args
 
 
