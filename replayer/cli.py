@@ -37,14 +37,24 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 8  # replayer.schedule.DEFAULT_CONCURRENCY, without importing asyncio here
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+def _positive(unit: str = "") -> Callable[[str], float]:
+    """An argparse type: a finite number above zero, errors phrased with ``unit``."""
+    what = f"a number of {unit}" if unit else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not 0 < value < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive {what[2:]}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_seconds = _positive("seconds")
+_positive_number = _positive()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -237,16 +247,6 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {text!r}")
-    return value
-
-
-def _positive_number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
