@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.recorder_support import start_recorder
 from tests.support import demo_target
 
 
@@ -22,3 +25,19 @@ def target() -> Iterator[Callable[[str], str]]:
             return urls[variant]
 
         yield get
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HOME for recorders started in a module: mitmproxy keeps its CA in ~/.mitmproxy."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture
+def record(server: str, home: Path, tmp_path: Path) -> Callable[..., Any]:
+    """Start ``retape record`` in front of the module's ``server`` fixture, into tmp_path."""
+
+    def start(*extra: str) -> Any:
+        return start_recorder(server, *extra, out=tmp_path / "cassette.yaml", home=home)
+
+    return start

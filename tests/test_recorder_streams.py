@@ -18,7 +18,7 @@ import pytest
 
 from cassette import load_cassette
 from cassette.model import Body, Interaction
-from tests.recorder_support import TIMEOUT, peak_rss, serve_upstream, start_recorder
+from tests.recorder_support import TIMEOUT, peak_rss, serve_upstream
 from tests.recorder_upstreams import ENCODED_JSON, GAP, MIB, big_body
 
 HUGE = 50 * MIB
@@ -28,19 +28,6 @@ HUGE = 50 * MIB
 def server() -> Iterator[str]:
     with serve_upstream("http") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("home")
-
-
-@pytest.fixture
-def record(server: str, home: Path, tmp_path: Path):
-    def start(*extra: str):
-        return start_recorder(server, *extra, out=tmp_path / "cassette.yaml", home=home)
-
-    return start
 
 
 def only(out: Path) -> Interaction:

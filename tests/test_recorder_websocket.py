@@ -25,7 +25,7 @@ from websockets.sync.client import connect
 
 from cassette import load_cassette
 from cassette.model import Interaction
-from tests.recorder_support import TIMEOUT, serve_upstream, start_recorder
+from tests.recorder_support import TIMEOUT, serve_upstream
 
 TEXT, BINARY, CLOSE = 0x1, 0x2, 0x8
 
@@ -34,19 +34,6 @@ TEXT, BINARY, CLOSE = 0x1, 0x2, 0x8
 def server() -> Iterator[str]:
     with serve_upstream("ws") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("home")
-
-
-@pytest.fixture
-def record(server: str, home: Path, tmp_path: Path):
-    def start():
-        return start_recorder(server, out=tmp_path / "cassette.yaml", home=home)
-
-    return start
 
 
 def ws(base: str, path: str) -> str:
