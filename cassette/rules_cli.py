@@ -10,6 +10,15 @@ from pathlib import Path
 
 from cassette.rules import Rules, load_rules
 
+# flag, the Rules.extended() keyword it feeds, metavar, help. Each flag is repeatable.
+RULE_FLAGS = (
+    ("--redact-header", "headers", "NAME", "treat this header as a credential"),
+    ("--redact-field", "fields", "NAME", "redact this JSON/form field at any depth"),
+    ("--redact-query", "query", "NAME", "redact this query parameter"),
+    ("--redact-pattern", "patterns", "REGEX", "redact text matching this regular expression"),
+    ("--allow", "allow", "REGEX", "never redact a value matching this (a known false positive)"),
+)
+
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
@@ -17,37 +26,21 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
         "Added to the defaults and to [tool.retape.redact] in the nearest pyproject.toml "
         "(see docs/security.md).",
     )
-    group.add_argument(
-        "--redact-header", action="append", default=[], metavar="NAME",
-        help="treat this header as a credential (repeatable)",
-    )  # fmt: skip
-    group.add_argument(
-        "--redact-field", action="append", default=[], metavar="NAME",
-        help="redact this JSON/form field at any depth (repeatable)",
-    )  # fmt: skip
-    group.add_argument(
-        "--redact-query", action="append", default=[], metavar="NAME",
-        help="redact this query parameter (repeatable)",
-    )  # fmt: skip
-    group.add_argument(
-        "--redact-pattern", action="append", default=[], metavar="REGEX",
-        help="redact text matching this regular expression (repeatable)",
-    )  # fmt: skip
-    group.add_argument(
-        "--allow", action="append", default=[], metavar="REGEX",
-        help="never redact a value matching this (a known false positive; repeatable)",
-    )  # fmt: skip
+    for flag, keyword, metavar, what in RULE_FLAGS:
+        group.add_argument(
+            flag, action="append", default=[], dest=f"rule_{keyword}", metavar=metavar,
+            help=f"{what} (repeatable)",
+        )  # fmt: skip
     group.add_argument(
         "--config", type=Path, default=None, metavar="PYPROJECT",
         help="read [tool.retape.redact] from this file instead of the nearest pyproject.toml",
     )  # fmt: skip
 
 
+def rule_values(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The rule flags' values, keyed by the Rules.extended() keyword they feed."""
+    return {keyword: getattr(args, f"rule_{keyword}") for _, keyword, _, _ in RULE_FLAGS}
+
+
 def rules_from_args(args: argparse.Namespace) -> Rules:
-    return load_rules(args.config).extended(
-        headers=args.redact_header,
-        fields=args.redact_field,
-        query=args.redact_query,
-        patterns=args.redact_pattern,
-        allow=args.allow,
-    )
+    return load_rules(args.config).extended(**rule_values(args))

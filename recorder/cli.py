@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from cassette.rules_cli import add_rule_arguments, rules_from_args
+from cassette.rules_cli import add_rule_arguments, rule_values, rules_from_args
 from recorder.capture import DEFAULT_MAX_BODY
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(k|ki|kib|m|mi|mib|g|gi|gib)?\s*$", re.IGNORECASE)
@@ -97,11 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         upstream_ca_file=args.upstream_ca_file,
         max_body=args.max_body_size,
         redaction={
-            "retape_redact_headers": args.redact_header,
-            "retape_redact_fields": args.redact_field,
-            "retape_redact_query": args.redact_query,
-            "retape_redact_patterns": args.redact_pattern,
-            "retape_redact_allow": args.allow,
+            **{f"retape_redact_{k}": v for k, v in rule_values(args).items()},
             "retape_redact_config": str(args.config or ""),
         },
         durable=args.durable,
