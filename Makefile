@@ -23,9 +23,11 @@ test: $(STAMP) lint
 	$(RETAPE) scan sessions/
 	$(PY) -m pytest
 
+## lint: ruff, formatting, and the layering contracts of docs/architecture.md
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) scripts/check_layers.py
 
 ## sessions: re-record sessions/ from the demo target through the real recorder
 sessions: $(STAMP)

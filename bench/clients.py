@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from cassette.load import load_cassette
+from retape.cassette.load import load_cassette
 
 # What retape does not send as recorded (replayer/http.py): hop-by-hop headers and the
 # ones recomputed for the new target and body.

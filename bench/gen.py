@@ -11,8 +11,8 @@ import random
 import time
 from pathlib import Path
 
-from cassette.model import Body, Close, Interaction, Message, Recording, Request, Response
-from cassette.writer import CassetteWriter
+from retape.cassette.model import Body, Close, Interaction, Message, Recording, Request, Response
+from retape.cassette.writer import CassetteWriter
 
 # Bump when the generated content changes, so cached cassettes are rebuilt.
 GENERATOR_VERSION = 3

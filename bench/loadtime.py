@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["RETAPE_FASTLOAD"] = "0"
     import yaml
 
-    from cassette import fastload
-    from cassette.load import load_cassette, parse_yaml, read_text
-    from cassette.validate import validate_data
+    from retape.cassette import fastload
+    from retape.cassette.load import load_cassette, parse_yaml, read_text
+    from retape.cassette.validate import validate_data
 
     count = None
     if method in ("jsonschema", "conforms"):

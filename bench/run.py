@@ -344,7 +344,7 @@ def bench_record(cfg: Config, rows: list[Row], details: dict) -> None:
 
         log(f"record: {n} requests, concurrency {c}, x {cfg.repeat}")
         interleaved(cfg.repeat, [step(name) for name in urls])
-    from cassette.load import load_cassette
+    from retape.cassette.load import load_cassette
 
     written = len(load_cassette(out).interactions)
     expected = (n + cfg.record_warmup) * cfg.repeat
@@ -489,7 +489,7 @@ def bench_rss(cfg: Config, rows: list[Row], details: dict) -> None:
 def _ws_window() -> float:
     """Seconds the replayer listens for unrecorded messages before a client close."""
     try:
-        from replayer import websocket
+        from retape.replayer.net import websocket
     except ImportError:
         return 0.0
     return float(getattr(websocket, "EXTRA_WINDOW", 0.0))

@@ -19,16 +19,17 @@ import yaml
 from mitmproxy import ctx, exceptions, http, version
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
+from retape.recorder.capture import DEFAULT_MAX_BODY, stream_for
+from retape.recorder.convert import http_interaction, websocket_interaction
+from retape.recorder.guard import interaction_problem
 
-from cassette.errors import CassetteError, RetapeError
-from cassette.model import Interaction, Recording
-from cassette.redact import Redactor
-from cassette.rules import Rules, load_rules
-from cassette.writer import CassetteWriter
-from recorder.capture import DEFAULT_MAX_BODY, stream_for
-from recorder.convert import http_interaction, websocket_interaction
-from recorder.guard import interaction_problem
 from retape import __version__
+from retape.cassette.errors import CassetteError
+from retape.cassette.model import Interaction, Recording
+from retape.cassette.redact import Redactor
+from retape.cassette.rules import Rules, load_rules
+from retape.cassette.writer import CassetteWriter
+from retape.common.errors import RetapeError
 
 logger = logging.getLogger(__name__)
 

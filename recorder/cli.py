@@ -7,10 +7,13 @@ is only imported, through :mod:`recorder.run`, when a recording actually starts.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 
-from cassette.rules_cli import add_rule_arguments, rule_values, rules_from_args
-from recorder.capture import DEFAULT_MAX_BODY
+from retape.recorder.capture import DEFAULT_MAX_BODY
+
+from retape.common.errors import RetapeError
+from retape.rule_flags import add_rule_arguments, rule_values, rules_from_args
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(k|ki|kib|m|mi|mib|g|gi|gib)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -84,8 +87,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run)
 
 
+def _require_mitmproxy() -> None:
+    """The proxy is an extra: replay-only installs (CI) never carry it."""
+    if importlib.util.find_spec("mitmproxy") is None:
+        raise RetapeError(
+            "retape record needs mitmproxy, which this install lacks: "
+            "pip install 'retape[record]' (or pipx install 'retape[record]')"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
-    from recorder.run import record
+    _require_mitmproxy()
+    from retape.recorder.run import record
 
     rules_from_args(args)  # a bad regex or config is reported before the proxy starts
 

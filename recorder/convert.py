@@ -16,11 +16,11 @@ import time
 
 from mitmproxy import http
 from mitmproxy.websocket import WebSocketData
+from retape.recorder.capture import DEFAULT_MAX_BODY, BodyCapture
+from retape.recorder.decode import DECODABLE, TooLarge, decode
 
-from cassette.model import Body, Close, Header, Interaction, Message, Request, Response
-from cassette.redact import Redactor
-from recorder.capture import DEFAULT_MAX_BODY, BodyCapture
-from recorder.decode import DECODABLE, TooLarge, decode
+from retape.cassette.model import Body, Close, Header, Interaction, Message, Request, Response
+from retape.cassette.redact import Redactor
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cassette.errors import RetapeError
+from retape.common.errors import RetapeError
 
 
 def parse_upstream(url: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from cassette.validate import json_problem, schema
+from retape.cassette.validate import json_problem, schema
 
 
 @cache

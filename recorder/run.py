@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from mitmproxy import exceptions, options
 from mitmproxy.addons.termlog import TermLog
 from mitmproxy.tools.dump import DumpMaster
+from retape.recorder.addon import Recorder
+from retape.recorder.capture import DEFAULT_MAX_BODY
+from retape.recorder.endpoints import check_ca_file, ensure_can_listen, parse_listen, parse_upstream
 
-from cassette.errors import RetapeError
-from recorder.addon import Recorder
-from recorder.capture import DEFAULT_MAX_BODY
-from recorder.endpoints import check_ca_file, ensure_can_listen, parse_listen, parse_upstream
+from retape.common.errors import RetapeError
 
 
 @dataclass(frozen=True)

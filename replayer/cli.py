@@ -23,15 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cassette.model import Interaction
-    from cassette.stream import CassetteStream
-    from replayer.config import ReplayConfig
-    from replayer.credentials import Credentials
-    from replayer.engine import Source
-    from replayer.noise import IgnoreRules
-    from replayer.reports import RunReports
-    from replayer.results import Result, Summary
-    from replayer.schedule import Pacing
+    from retape.replayer.auth.credentials import Credentials
+    from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.config import ReplayConfig
+    from retape.replayer.engine import Source
+    from retape.replayer.report.outputs import RunReports
+    from retape.replayer.results import Result, Summary
+    from retape.replayer.schedule import Pacing
+
+    from retape.cassette.model import Interaction
+    from retape.cassette.stream import CassetteStream
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 8  # replayer.schedule.DEFAULT_CONCURRENCY, without importing asyncio here
@@ -208,9 +209,10 @@ def _guarded_rows(
     """
     import time
 
-    from cassette.errors import RetapeError
-    from replayer.interrupts import Signals, sigterm_as_ctrl_c
-    from replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED
+    from retape.replayer.interrupts import Signals, sigterm_as_ctrl_c
+    from retape.replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED
+
+    from retape.cassette.errors import RetapeError
 
     report = reports.text
     deadline_noted = False
@@ -286,7 +288,7 @@ def _add_pace_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _pacing(args: argparse.Namespace) -> Pacing:
-    from replayer.schedule import Pacing
+    from retape.replayer.schedule import Pacing
 
     return Pacing(
         concurrency=args.concurrency,
@@ -301,7 +303,7 @@ def _pacing(args: argparse.Namespace) -> Pacing:
 
 def _check_writable(flag: str, path: str | None) -> None:
     """Fail before any traffic rather than after the whole replay."""
-    from cassette.errors import RetapeError
+    from retape.cassette.errors import RetapeError
 
     if path is None:
         return
@@ -320,8 +322,8 @@ def _rules_for(
     Rules are cached per cassette, and per interaction only for the ids a noise file
     names, so the cache does not grow with the cassettes.
     """
-    from replayer.noise import IgnoreRules
-    from replayer.noise_file import noise_path, read_noise
+    from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.noise.file import noise_path, read_noise
 
     base = config.ignore + IgnoreRules.parse(extra, where="--ignore")
     sidecars = {c.path: read_noise(noise_path(c.path)) for c in cassettes if c.path}
@@ -343,17 +345,18 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import time
 
-    from cassette.errors import RetapeError
-    from cassette.load import find_cassettes
-    from cassette.stream import open_cassette
-    from replayer.compare import Comparison, parse_aspects
-    from replayer.config import load_config, parse_refusal
-    from replayer.credentials import credentials_from_args
-    from replayer.engine import replay_cassettes
-    from replayer.learning import NoiseBaseline, NoiseLearner
-    from replayer.report_text import TextReport
-    from replayer.reports import RunReports
-    from replayer.target import parse_target
+    from retape.replayer.auth.credentials import credentials_from_args
+    from retape.replayer.compare.aspects import Comparison, parse_aspects
+    from retape.replayer.config import load_config, parse_refusal
+    from retape.replayer.engine import replay_cassettes
+    from retape.replayer.net.target import parse_target
+    from retape.replayer.noise.learning import NoiseBaseline, NoiseLearner
+    from retape.replayer.report.outputs import RunReports
+    from retape.replayer.report.text import TextReport
+
+    from retape.cassette.errors import RetapeError
+    from retape.cassette.load import find_cassettes
+    from retape.cassette.stream import open_cassette
 
     target = parse_target(args.target, insecure=args.insecure, ca_file=args.ca_file)
     credentials = credentials_from_args(
@@ -428,9 +431,10 @@ def _write_markdown(
     credentials: Credentials,
 ) -> None:
     """The report of the failing rows; their interactions are read again from the files."""
-    from cassette.errors import RetapeError
-    from cassette.model import Cassette
-    from replayer.report_markdown import render_markdown, write_markdown
+    from retape.replayer.report.markdown import render_markdown, write_markdown
+
+    from retape.cassette.errors import RetapeError
+    from retape.cassette.model import Cassette
 
     wanted: dict[str, set[int]] = {}
     for row in failures:

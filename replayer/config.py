@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cassette.errors import RetapeError
-from cassette.pyproject import read_tool, section, strings
-from replayer.compare_messages import DEFAULT_KEY
-from replayer.noise import IgnoreRules
+from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.messages import DEFAULT_KEY
+
+from retape.common.errors import RetapeError
+from retape.common.pyproject import read_tool, section, strings
 
 DEFAULT_REFUSAL = frozenset({401, 403})
 _KNOWN = {"compare": {"ignore", "message_key"}, "auth_matrix": {"refusal", "public"}}

@@ -25,22 +25,22 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import ClientSession
+from retape.replayer.auth.credentials import Credentials
+from retape.replayer.auth.probes import Probe, probe_credentials
+from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
+from retape.replayer.compare import aspects as compare
+from retape.replayer.compare.aspects import Comparison
+from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.config import ReplayConfig
+from retape.replayer.net.http import open_session, replay_http
+from retape.replayer.net.target import Target, Unreachable
+from retape.replayer.net.websocket import replay_websocket
+from retape.replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED, Outcome, Result
+from retape.replayer.schedule import Pacing, RateLimit, run_units
 
-from cassette.errors import RetapeError
-from cassette.model import Cassette, Interaction
-from cassette.stream import CassetteStream
-from replayer import compare
-from replayer.compare import Comparison
-from replayer.config import ReplayConfig
-from replayer.credentials import Credentials
-from replayer.http import open_session, replay_http
-from replayer.noise import IgnoreRules
-from replayer.probes import Probe, probe_credentials
-from replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED, Outcome, Result
-from replayer.schedule import Pacing, RateLimit, run_units
-from replayer.secrets import fill_placeholders, needs_secret_error
-from replayer.target import Target, Unreachable
-from replayer.websocket import replay_websocket
+from retape.cassette.model import Cassette, Interaction
+from retape.cassette.stream import CassetteStream
+from retape.common.errors import RetapeError
 
 _EXCERPT = 2000  # characters of a failing row's response body kept for the reports
 

@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from cassette.model import Cassette, Interaction
-    from replayer.compare import Comparison
-    from replayer.config import ReplayConfig
-    from replayer.credentials import Credentials
-    from replayer.noise import IgnoreRules
-    from replayer.probes import Probe
-    from replayer.results import Result
-    from replayer.target import Target
+    from retape.replayer.auth.credentials import Credentials
+    from retape.replayer.auth.probes import Probe
+    from retape.replayer.compare.aspects import Comparison
+    from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.config import ReplayConfig
+    from retape.replayer.net.target import Target
+    from retape.replayer.results import Result
+
+    from retape.cassette.model import Cassette, Interaction
 
 _CASSETTE_MARKER = re.compile(rb"^retape:", re.MULTILINE)
 _SNIFF_BYTES = 4096
@@ -97,11 +98,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("retape_target"):
         return
-    from cassette.errors import RetapeError
-    from replayer.compare import Comparison, parse_aspects
-    from replayer.config import load_config
-    from replayer.credentials import credentials_from_args
-    from replayer.target import parse_target
+    from retape.replayer.auth.credentials import credentials_from_args
+    from retape.replayer.compare.aspects import Comparison, parse_aspects
+    from retape.replayer.config import load_config
+    from retape.replayer.net.target import parse_target
+
+    from retape.cassette.errors import RetapeError
 
     timeout = config.getoption("retape_timeout")
     try:
@@ -156,9 +158,10 @@ class CassetteFile(pytest.File):
     """One cassette: loaded and validated at collection, so a bad file fails early."""
 
     def collect(self) -> Iterator[InteractionItem]:
-        from cassette.errors import RetapeError
-        from cassette.load import load_cassette
-        from replayer.noise_file import noise_path, read_noise
+        from retape.replayer.noise.file import noise_path, read_noise
+
+        from retape.cassette.errors import RetapeError
+        from retape.cassette.load import load_cassette
 
         settings = self.config.stash[_SETTINGS]
         shown = os.path.relpath(self.path, self.config.invocation_params.dir)
@@ -185,7 +188,7 @@ class CassetteFile(pytest.File):
 
     @staticmethod
     def _probes(settings: Settings, interaction: Interaction) -> list[Probe]:
-        from replayer.probes import Probe
+        from retape.replayer.auth.probes import Probe
 
         request = interaction.request
         if not settings.auth_matrix or not request.credentials:
@@ -220,7 +223,7 @@ class InteractionItem(pytest.Item):
     def runtest(self) -> None:
         import asyncio
 
-        from cassette.errors import RetapeError
+        from retape.cassette.errors import RetapeError
 
         try:
             result = asyncio.run(self._replay())
@@ -230,8 +233,8 @@ class InteractionItem(pytest.Item):
             raise ReplayFailed(result)
 
     async def _replay(self) -> Result:
-        from replayer.engine import Replayer
-        from replayer.http import open_session
+        from retape.replayer.engine import Replayer
+        from retape.replayer.net.http import open_session
 
         settings = self.config.stash[_SETTINGS]
         async with open_session() as session:
@@ -247,7 +250,7 @@ class InteractionItem(pytest.Item):
             return await replayer.run(self.cassette, self.interaction, self.probe)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from replayer.report_text import format_failure
+        from retape.replayer.report.text import format_failure
 
         if isinstance(excinfo.value, ReplayFailed):
             return format_failure(excinfo.value.result)

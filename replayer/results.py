@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cassette.model import Header, Message
-from replayer.diff_json import Difference
+from retape.replayer.compare.diff_json import Difference
+
+from retape.cassette.model import Header, Message
 
 NOT_SENT = "not sent"  # an error for a request retape chose not to send
 DEADLINE_NOT_RUN = "not run: deadline reached"  # --deadline passed before it started

@@ -28,8 +28,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cassette.errors import RetapeError
-from cassette.model import Interaction
+from retape.cassette.model import Interaction
+from retape.common.errors import RetapeError
 
 Source = TypeVar("Source")
 Row = TypeVar("Row")

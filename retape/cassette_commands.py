@@ -8,12 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cassette.dump import dump_cassette
-from cassette.errors import RetapeError
-from cassette.load import find_cassettes, load_cassette, load_text, read_text
-from cassette.redact import Redactor
-from cassette.rules_cli import add_rule_arguments, rules_from_args
-from cassette.scan import scan_data
+from retape.cassette.dump import dump_cassette
+from retape.cassette.load import find_cassettes, load_cassette, load_text, read_text
+from retape.cassette.redact import Redactor
+from retape.cassette.scan import scan_data
+from retape.common.errors import RetapeError
+from retape.rule_flags import add_rule_arguments, rules_from_args
 
 
 def _cassettes(paths: list[str]) -> list[Path]:

@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from cassette.errors import RetapeError
-from recorder import cli as recorder_cli
-from replayer import cli as replayer_cli
 from retape import __version__, cassette_commands
+from retape.common.errors import RetapeError
+from retape.recorder import cli as recorder_cli
+from retape.replayer import cli as replayer_cli
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cassette import CassetteError, load_cassette
-from cassette.dump import dump_cassette
-from cassette.model import (
+from retape.cassette import CassetteError, load_cassette
+from retape.cassette.dump import dump_cassette
+from retape.cassette.model import (
     Body,
     Cassette,
     Close,
@@ -19,9 +19,9 @@ from cassette.model import (
     Request,
     Response,
 )
-from cassette.redact import Redactor, is_placeholder
-from cassette.rules import Rules
-from cassette.writer import CassetteWriter
+from retape.cassette.redact import Redactor, is_placeholder
+from retape.cassette.rules import Rules
+from retape.cassette.writer import CassetteWriter
 
 
 def sample_cassette() -> Cassette:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cassette import CassetteError, load_cassette
-from cassette.dump import dump_cassette
-from cassette.errors import RetapeError
-from cassette.model import (
+from retape.cassette import CassetteError, load_cassette
+from retape.cassette.dump import dump_cassette
+from retape.cassette.model import (
     Body,
     Cassette,
     Interaction,
@@ -19,7 +18,8 @@ from cassette.model import (
     Request,
     Response,
 )
-from cassette.redact import Redactor
+from retape.cassette.redact import Redactor
+from retape.common.errors import RetapeError
 
 DIGEST = hashlib.sha256(b"x" * 100).hexdigest()
 NOTE = Body.omitted(size=100, sha256=DIGEST, content_type="video/mp4", content_encoding="gzip")

@@ -20,11 +20,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cassette.dump import dump_cassette, dump_header, dump_interaction
-from cassette.errors import CassetteError
-from cassette.load import load_cassette
-from cassette.model import Body, Cassette, Close, Interaction, Message, Recording, Request, Response
-from cassette.stream import IdSet, iter_interactions, open_cassette
+from retape.cassette.dump import dump_cassette, dump_header, dump_interaction
+from retape.cassette.errors import CassetteError
+from retape.cassette.load import load_cassette
+from retape.cassette.model import (
+    Body,
+    Cassette,
+    Close,
+    Interaction,
+    Message,
+    Recording,
+    Request,
+    Response,
+)
+from retape.cassette.stream import IdSet, iter_interactions, open_cassette
 from tests.support import REPO
 
 SHIPPED = sorted((REPO / "sessions").glob("*.yaml"))

@@ -41,7 +41,7 @@ def test_replay_does_not_import_mitmproxy() -> None:
     code = (
         "import sys; from retape.cli import build_parser; "
         "build_parser().parse_args(['replay', 'sessions', '--target', 'http://127.0.0.1:9']); "
-        "import replayer.engine, replayer.cli; "
+        "import retape.replayer.engine, retape.replayer.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mitmproxy'))"
     )
     out = subprocess.run(

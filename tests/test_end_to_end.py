@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cassette import load_cassette
 from demo.clients import chat_session, realtime_session
 from demo.processes import REPO, recording
+from retape.cassette import load_cassette
 from tests.support import DEMO_TOKEN, demo_target, retape
 
 TOKEN_ENV = {"RETAPE_TEST_KEY": DEMO_TOKEN}

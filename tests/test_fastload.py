@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cassette import CassetteError, fastload, load_cassette
-from cassette.dump import dump_cassette
-from cassette.load import parse_yaml
-from cassette.model import Cassette, Interaction, Recording
-from cassette.validate import validate_data
+from retape.cassette import CassetteError, fastload, load_cassette
+from retape.cassette.dump import dump_cassette
+from retape.cassette.load import parse_yaml
+from retape.cassette.model import Cassette, Interaction, Recording
+from retape.cassette.validate import validate_data
 from tests.support import REPO
 
 pytestmark = pytest.mark.skipif(not fastload.available(), reason="yaml-rs is not installed")
@@ -147,7 +147,7 @@ def test_generated_cassettes_read_alike_and_validate_alike(cassette: Cassette) -
 @settings(max_examples=300, deadline=None)
 @given(st.from_regex(r"[-+]?[0-9_.]{0,4}(?:[eE][-+]?[0-9_]{0,3})?|0[xXoObB][0-9a-fA-F_]{0,4}"))
 def test_the_writer_quotes_what_yaml_1_2_would_read_as_a_number(value: str) -> None:
-    from cassette.dump import _yaml
+    from retape.cassette.dump import _yaml
 
     text = _yaml({value: [value]})
     data = fastload._yaml_rs().loads(text, parse_datetime=False)

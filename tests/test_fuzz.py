@@ -17,9 +17,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cassette import load_cassette
-from cassette.dump import dump_cassette
-from cassette.model import Body, Cassette, Close, Interaction, Message, Recording, Request, Response
+from retape.cassette import load_cassette
+from retape.cassette.dump import dump_cassette
+from retape.cassette.model import (
+    Body,
+    Cassette,
+    Close,
+    Interaction,
+    Message,
+    Recording,
+    Request,
+    Response,
+)
 from retape.cli import main
 from tests.support import DEMO_TOKEN, REPO, demo_target
 

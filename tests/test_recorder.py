@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from cassette import load_cassette
+from retape.cassette import load_cassette
 from tests.recorder_support import TIMEOUT, private_ca, serve_upstream, start_recorder
 from tests.support import DEMO_TOKEN, PYTHON, demo_target, free_port, retape, running
 

@@ -12,15 +12,15 @@ import pytest
 from mitmproxy import exceptions, http
 from mitmproxy.test import taddons, tflow, tutils
 from mitmproxy.websocket import WebSocketMessage
+from retape.recorder.addon import Recorder
+from retape.recorder.capture import BodyCapture, stream_for
+from retape.recorder.convert import http_interaction, websocket_interaction
+from retape.recorder.guard import interaction_problem
 from wsproto.frame_protocol import CloseReason, Opcode
 
-from cassette import CassetteError, load_cassette
-from cassette.redact import Redactor
-from cassette.validate import validate_data
-from recorder.addon import Recorder
-from recorder.capture import BodyCapture, stream_for
-from recorder.convert import http_interaction, websocket_interaction
-from recorder.guard import interaction_problem
+from retape.cassette import CassetteError, load_cassette
+from retape.cassette.redact import Redactor
+from retape.cassette.validate import validate_data
 
 SECRETS = {
     "Authorization": "Bearer tok-authorization-0123456789",

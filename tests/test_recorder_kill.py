@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-from cassette import load_cassette
+from retape.cassette import load_cassette
 from tests.recorder_support import TIMEOUT, serve_upstream, start_recorder
 
 HTTP_CLIENTS, WS_CLIENTS = 4, 2

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cassette import load_cassette
-from cassette.model import Body, Interaction
+from retape.cassette import load_cassette
+from retape.cassette.model import Body, Interaction
 from tests.recorder_support import TIMEOUT, peak_rss, serve_upstream
 from tests.recorder_upstreams import ENCODED_JSON, GAP, MIB, big_body
 

@@ -23,8 +23,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from cassette import load_cassette
-from cassette.model import Interaction
+from retape.cassette import load_cassette
+from retape.cassette.model import Interaction
 from tests.recorder_support import TIMEOUT, serve_upstream
 
 TEXT, BINARY, CLOSE = 0x1, 0x2, 0x8

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from cassette import load_cassette
 from demo.processes import free_port, recording, running
+from retape.cassette import load_cassette
 from tests.support import retape
 
 TOKEN = "tok-live-7f3a9c2e4b1d8f6a0c5e"  # the bearer key the client sends

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cassette import load_cassette
-from cassette.dump import dump_cassette
-from cassette.model import Body, Cassette, Interaction, Message, Recording, Request, Response
-from cassette.redact import Redactor
-from cassette.rules import Rules, load_rules
+from retape.cassette import load_cassette
+from retape.cassette.dump import dump_cassette
+from retape.cassette.model import Body, Cassette, Interaction, Message, Recording, Request, Response
+from retape.cassette.redact import Redactor
+from retape.cassette.rules import Rules, load_rules
 from tests.support import retape
 
 # Shapes of real credentials (all fake). Each must be gone after redaction.

@@ -25,8 +25,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cassette.dump import dump_cassette
-from cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
+from retape.cassette.dump import dump_cassette
+from retape.cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
 from tests.support import DEMO_TOKEN, free_port, retape, wait_for_port
 
 TOKEN_ENV = {"RETAPE_TEST_KEY": DEMO_TOKEN}

@@ -7,10 +7,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from cassette.errors import RetapeError
-from cassette.model import Body, Interaction, Message, Request, Response
-from replayer.compare import (
+from retape.replayer.auth.credentials import Credentials
+from retape.replayer.auth.probes import Probe, probe_credentials
+from retape.replayer.compare.aspects import (
     ACCEPTED,
     CRASHED,
     Aspect,
@@ -19,19 +18,20 @@ from replayer.compare import (
     judge_probe,
     parse_aspects,
 )
-from replayer.compare_body import compare_contents, parse_sse, read_content
-from replayer.compare_headers import compare_headers
-from replayer.compare_messages import compare_messages
-from replayer.config import load_config
-from replayer.credentials import Credentials
-from replayer.diff_json import MISSING, diff_json
-from replayer.noise import IgnoreRules, learn, parse_rule
-from replayer.noise_file import NoiseFile, dump_noise, noise_path, read_noise
-from replayer.probes import Probe, probe_credentials
-from replayer.report_junit import junit_tree
-from replayer.report_markdown import render_markdown
-from replayer.reproduce import curl_command, websocket_script
-from replayer.results import Outcome, Result, Summary
+from retape.replayer.compare.body import compare_contents, parse_sse, read_content
+from retape.replayer.compare.diff_json import MISSING, diff_json
+from retape.replayer.compare.headers import compare_headers
+from retape.replayer.compare.ignore import IgnoreRules, learn, parse_rule
+from retape.replayer.compare.messages import compare_messages
+from retape.replayer.config import load_config
+from retape.replayer.noise.file import NoiseFile, dump_noise, noise_path, read_noise
+from retape.replayer.report.junit import junit_tree
+from retape.replayer.report.markdown import render_markdown
+from retape.replayer.report.reproduce import curl_command, websocket_script
+from retape.replayer.results import Outcome, Result, Summary
+
+from retape.cassette.model import Body, Interaction, Message, Request, Response
+from retape.common.errors import RetapeError
 
 SECRET = "sk-live-secret-0123456789abcdef"
 COMPLETION = {
@@ -390,7 +390,7 @@ def test_reproducers_never_hold_the_credential() -> None:
 
 
 def test_markdown_report_explains_a_failing_websocket_probe() -> None:
-    from cassette.model import Cassette
+    from retape.cassette.model import Cassette
 
     cassette = Cassette(interactions=[realtime()], path="realtime.yaml")
     rows = [probe_row(), probe_row(probe=None, expected_status=101, expected_statuses=[101],

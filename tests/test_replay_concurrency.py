@@ -26,8 +26,8 @@ from urllib.parse import parse_qs
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from cassette.dump import dump_header, dump_interaction
-from cassette.model import Close, Interaction, Recording, Request, Response
+from retape.cassette.dump import dump_header, dump_interaction
+from retape.cassette.model import Close, Interaction, Recording, Request, Response
 from tests.support import DEMO_TOKEN, PYTHON, REPO, demo_target
 from tests.test_replay_cli import BEARER, TOKEN_ENV, http, replay, rows_of, serve, websocket, write
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from cassette.dump import dump_cassette
-from cassette.load import load_cassette
-from cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
+from retape.cassette.dump import dump_cassette
+from retape.cassette.load import load_cassette
+from retape.cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
 from tests.support import DEMO_TOKEN
 from tests.test_replay_cli import (
     BEARER,

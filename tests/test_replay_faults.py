@@ -29,14 +29,19 @@ from typing import Any
 
 import pytest
 import uvicorn
+from retape.replayer.interrupts import Signals, sigterm_as_ctrl_c
+from retape.replayer.net.target import (
+    CLOSED_BY_SERVER,
+    describe_os_error,
+    parse_target,
+    unreachable,
+)
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cassette.errors import RetapeError
-from cassette.model import Close, Interaction, Message
-from replayer.interrupts import Signals, sigterm_as_ctrl_c
-from replayer.target import CLOSED_BY_SERVER, describe_os_error, parse_target, unreachable
+from retape.cassette.model import Close, Interaction, Message
+from retape.common.errors import RetapeError
 from tests.recorder_support import private_ca
 from tests.support import PYTHON, REPO, free_port, wait_for_port
 from tests.test_replay_cli import (

@@ -11,11 +11,11 @@ import asyncio
 import random
 
 import pytest
+from retape.replayer import schedule
+from retape.replayer.schedule import Pacing, RateLimit, run_units
 
-from cassette.errors import RetapeError
-from cassette.model import Interaction, Request, Response
-from replayer import schedule
-from replayer.schedule import Pacing, RateLimit, run_units
+from retape.cassette.model import Interaction, Request, Response
+from retape.common.errors import RetapeError
 
 
 def interaction(ident: int, at: float = 0.0) -> Interaction:
@@ -157,6 +157,6 @@ def test_speed_waits_for_recorded_offsets_but_not_past_the_deadline() -> None:
 
 
 def test_the_command_line_default_is_the_scheduler_default() -> None:
-    from replayer import cli
+    from retape.replayer import cli
 
     assert cli.DEFAULT_CONCURRENCY == schedule.DEFAULT_CONCURRENCY == Pacing().concurrency

@@ -10,17 +10,17 @@ import xml.etree.ElementTree as ET
 import zlib
 
 import pytest
+from retape.replayer.auth.credentials import MASK, Credentials, credentials_from_args
+from retape.replayer.compare.aspects import messages_note, passed
+from retape.replayer.net.http import encode_body
+from retape.replayer.net.target import parse_target
+from retape.replayer.net.websocket import close_args, subprotocols_of
+from retape.replayer.report.junit import junit_tree
+from retape.replayer.report.text import TextReport, format_result, format_summary, wants_colour
+from retape.replayer.results import Result, Summary
 
-from cassette.errors import RetapeError
-from cassette.model import Body, Close, Request
-from replayer.compare import messages_note, passed
-from replayer.credentials import MASK, Credentials, credentials_from_args
-from replayer.http import encode_body
-from replayer.report_junit import junit_tree
-from replayer.report_text import TextReport, format_result, format_summary, wants_colour
-from replayer.results import Result, Summary
-from replayer.target import parse_target
-from replayer.websocket import close_args, subprotocols_of
+from retape.cassette.model import Body, Close, Request
+from retape.common.errors import RetapeError
 from tests.support import PYTHON, REPO
 
 SECRET = "s3cr3t-value-0123456789"
@@ -282,11 +282,12 @@ def test_junit_has_a_suite_per_cassette_and_survives_odd_characters() -> None:
 def test_importing_the_replay_command_stays_cheap() -> None:
     """`retape` imports replayer.cli on every start; the network stack loads only on replay."""
     code = (
-        "import sys, replayer.cli\n"
-        "heavy = {'aiohttp', 'websockets', 'rich', 'mitmproxy', 'recorder'} & set(sys.modules)\n"
-        "import replayer.engine, replayer.report_text, replayer.report_junit\n"
+        "import sys, retape.replayer.cli\n"
+        "heavy = {'aiohttp', 'websockets', 'rich', 'mitmproxy', 'retape.recorder'}\n"
+        "heavy &= set(sys.modules)\n"
+        "import retape.replayer.engine, retape.replayer.report.text, retape.replayer.report.junit\n"
         "assert not heavy, heavy\n"
-        "assert not {'mitmproxy', 'recorder'} & set(sys.modules)\n"
+        "assert not {'mitmproxy', 'retape.recorder'} & set(sys.modules)\n"
     )
     result = subprocess.run(
         [PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60

@@ -1,0 +1,172 @@
+"""What counts as a secret: header names, query parameters, body fields and token shapes.
+
+The defaults cover the common credentials of HTTP APIs. Projects extend them in
+``pyproject.toml`` under ``[tool.retape.redact]`` (see docs/security.md) or on the
+command line; an allow-list exempts a known false positive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from retape.common.errors import RetapeError
+from retape.common.pyproject import read_tool, section, strings
+
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
+)
+QUERY_PARAMS = frozenset(
+    {
+        "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token",
+        "id_token", "auth", "sig", "signature", "password", "passwd", "secret",
+        "client_secret", "x-amz-signature", "x-amz-security-token", "session",
+    }
+)  # fmt: skip
+# Compared after normalising: lower case, without "_" and "-" (apiKey == api_key == api-key).
+BODY_FIELDS = frozenset(
+    {
+        "password", "passwd", "pass", "apikey", "token", "accesstoken", "refreshtoken",
+        "idtoken", "clientsecret", "secret", "authorization", "privatekey", "sessiontoken",
+        "secretkey", "secretaccesskey", "apisecret", "xapikey", "cookie", "setcookie",
+        "credentials", "bearer",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TokenShape:
+    """A regular expression for a well-known token format; ``group`` is the secret part."""
+
+    name: str
+    pattern: re.Pattern[str]
+    group: int = 0
+
+
+TOKEN_SHAPES: tuple[TokenShape, ...] = (
+    TokenShape(
+        "pem-private-key",
+        re.compile(
+            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"
+        ),
+    ),
+    TokenShape("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
+    TokenShape("openai-key", re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{16,}")),
+    TokenShape("stripe-key", re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    TokenShape("github-token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})")),
+    TokenShape("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    TokenShape("slack-token", re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{10,}")),
+    TokenShape("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    TokenShape("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
+    TokenShape("bearer-token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})"), group=1),
+    TokenShape("url-password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@"), group=1),
+)
+
+
+_JSON_STRING_FIELD = re.compile(r'"([A-Za-z0-9_.-]{1,64})"\s*:\s*"((?:[^"\\\n]|\\.)*)"')
+_PARAM = re.compile(r"(?:^|(?<=[&;?]))([^=&;?#\s]+)=([^&;#\s]*)")
+PLACEHOLDER_RE = re.compile(r"<redacted(?::\d+)?>")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a secret sits in a string, and which rule found it."""
+
+    start: int
+    end: int
+    rule: str
+
+
+def normalise_field(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The complete redaction rule set in force for one recording or one scan."""
+
+    headers: frozenset[str] = CREDENTIAL_HEADERS
+    query: frozenset[str] = QUERY_PARAMS
+    fields: frozenset[str] = BODY_FIELDS
+    shapes: tuple[TokenShape, ...] = TOKEN_SHAPES
+    allow: tuple[re.Pattern[str], ...] = field(default=())
+
+    def extended(
+        self,
+        *,
+        headers: list[str] | tuple[str, ...] = (),
+        query: list[str] | tuple[str, ...] = (),
+        fields: list[str] | tuple[str, ...] = (),
+        patterns: list[str] | tuple[str, ...] = (),
+        allow: list[str] | tuple[str, ...] = (),
+        where: str = "command line",
+    ) -> Rules:
+        """These rules plus extra names, regexes and allow-list entries."""
+        return replace(
+            self,
+            headers=self.headers | {h.lower() for h in headers},
+            query=self.query | {q.lower() for q in query},
+            fields=self.fields | {normalise_field(f) for f in fields},
+            shapes=self.shapes
+            + tuple(
+                TokenShape(f"custom-{n}", _compile(p, where)) for n, p in enumerate(patterns, 1)
+            ),
+            allow=self.allow + tuple(_compile(a, where) for a in allow),
+        )
+
+    def is_allowed(self, value: str) -> bool:
+        return any(pattern.fullmatch(value) for pattern in self.allow)
+
+    def is_exempt(self, value: str) -> bool:
+        """Nothing to hide: empty, already a placeholder, or allow-listed."""
+        return not value or PLACEHOLDER_RE.fullmatch(value) is not None or self.is_allowed(value)
+
+    def is_secret_field(self, name: str) -> bool:
+        return normalise_field(name) in self.fields
+
+    def spans(self, text: str, *, params: bool = False) -> list[Span]:
+        """Secrets inside free text: token shapes, ``"field": "value"`` pairs and, when
+        ``params`` (a query string or a form body), ``name=value`` pairs. Sorted, with
+        overlaps removed; placeholders and allow-listed values are not secrets."""
+        found: list[Span] = []
+        for shape in self.shapes:
+            for match in shape.pattern.finditer(text):
+                found.append(Span(match.start(shape.group), match.end(shape.group), shape.name))
+        if '"' in text:
+            for match in _JSON_STRING_FIELD.finditer(text):
+                if self.is_secret_field(match[1]) and match[2]:
+                    found.append(Span(match.start(2), match.end(2), f"field:{match[1]}"))
+        if params and "=" in text:
+            for match in _PARAM.finditer(text):
+                if match[1].lower() in self.query and match[2]:
+                    found.append(Span(match.start(2), match.end(2), f"param:{match[1]}"))
+        return self.clean_spans(text, found)
+
+    def clean_spans(self, text: str, found: list[Span]) -> list[Span]:
+        """Sorted, without overlaps, placeholders or allow-listed values."""
+        kept: list[Span] = []
+        for span in sorted(found, key=lambda s: (s.start, -s.end)):
+            value = text[span.start : span.end]
+            if kept and span.start < kept[-1].end:
+                continue
+            if self.is_exempt(value):
+                continue
+            kept.append(span)
+        return kept
+
+
+def _compile(pattern: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise RetapeError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
+
+
+def load_rules(pyproject: Path | None = None) -> Rules:
+    """Default rules extended by ``[tool.retape.redact]`` of the nearest pyproject.toml."""
+    tool, path = read_tool(pyproject)
+    known = {"headers", "query", "fields", "patterns", "allow"}
+    table = section(tool, "redact", known, path)
+    where = f"{path}: [tool.retape.redact]"
+    return Rules().extended(**{key: strings(table, key, where) for key in table}, where=str(path))

@@ -1,0 +1,322 @@
+"""Reading a cassette one interaction at a time, in memory that does not grow with the file.
+
+:func:`cassette.load.load_cassette` builds the whole document; a 100,000-interaction
+cassette then costs its size several times over in Python objects. This reader uses
+the shape the recorder writes (:mod:`cassette.dump`): a header ending in a line
+``interactions:``, then one top-level list item per interaction, each starting with a
+line that begins ``- `` at column 0. The header is parsed alone; each item is parsed
+and validated alone, as ``retape: 1`` / ``interactions: [item]``, with the same safe
+loader, fast path and schema as a whole file, and its error messages are moved back
+to the item's place in the file (``file:line: interactions[i]...``).
+
+Splitting on lines is exact for every file it accepts. Inside a top-level item every
+line that is part of a node is indented, so a line starting ``- `` at column 0 is the
+next item unless it continues a quoted scalar or a flow collection that is still open;
+and then the item before it runs out of text in the middle of that scalar or collection
+and does not parse on its own. So a file is read item by item only while every item
+parses on its own into exactly one interaction and every line at column 0 after
+``interactions:`` is an item start, a comment or blank. Anything else (a key after the
+list, a document marker, an ``interactions: []`` flow list, a syntax error) and the
+file is read whole by :func:`load_cassette` instead, which then also words any error.
+
+:func:`open_cassette` is the first pass: it validates everything, keeping nothing but
+the count, so an invalid file is refused before any traffic. Iterating the returned
+:class:`CassetteStream` is the second pass, which parses each item again as it goes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retape.cassette import fastload
+from retape.cassette.errors import CassetteError
+from retape.cassette.load import load_cassette, open_checked, parse_yaml
+from retape.cassette.locate import Locator
+from retape.cassette.model import Interaction, Recording
+from retape.cassette.validate import validate_data
+
+ITEM_PREFIX = "retape: 1\ninteractions:\n"  # each item is read as a cassette of one
+_PREFIX_LINES = ITEM_PREFIX.count("\n")
+_FIRST_ITEM = re.compile(r"^interactions\[0\]")
+# What PyYAML takes for a line break besides "\n": its lines are the ones that count.
+_OTHER_BREAK = re.compile("[\r\x85\u2028\u2029]")
+_LINE = re.compile("[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029]|$)")
+_BREAKS = "\r\n\x85\u2028\u2029"
+_INTERACTIONS = re.compile(r"interactions:(?:[ \t]+(?:#.*)?)?")  # the last header line
+
+
+class _ReadWhole(Exception):
+    """The file is not in the shape this reader can vouch for: read it whole instead."""
+
+
+@dataclass(frozen=True)
+class _Item:
+    index: int  # position in the interactions list
+    line: int  # 1-based line of its "- " in the file
+    text: str
+    unterminated: bool = False  # the last item, without a final newline: maybe torn
+
+
+class IdSet:
+    """The interaction ids seen so far, as runs of consecutive ids.
+
+    The recorder numbers from 1 upwards, so a whole cassette is one run and the check
+    for duplicate ids costs the same for ten interactions as for a million.
+    """
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []  # inclusive
+
+    def add(self, ident: int) -> bool:
+        """Add ``ident``; False if it was already there."""
+        at = bisect.bisect_right(self._starts, ident) - 1
+        if at >= 0 and ident <= self._ends[at]:
+            return False
+        joins_left = at >= 0 and self._ends[at] == ident - 1
+        joins_right = at + 1 < len(self._starts) and self._starts[at + 1] == ident + 1
+        if joins_left and joins_right:
+            self._ends[at] = self._ends[at + 1]
+            del self._starts[at + 1], self._ends[at + 1]
+        elif joins_left:
+            self._ends[at] = ident
+        elif joins_right:
+            self._starts[at + 1] = ident
+        else:
+            self._starts.insert(at + 1, ident)
+            self._ends.insert(at + 1, ident)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._starts)  # runs, not ids: what the set costs
+
+
+def _lines(path: str) -> Iterator[str]:
+    """The file's lines as PyYAML counts them (``\\r``, NEL, LS and PS break lines too),
+    decoded as UTF-8 one by one."""
+    with open_checked(path) as file:
+        offset = 0
+        number = 0
+        try:
+            for raw in file:
+                number += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    # A line break is never part of a UTF-8 sequence: the first bad byte
+                    # of the first bad line is the first bad byte of the file.
+                    raise CassetteError(
+                        f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                        f"{offset + exc.start})",
+                        path=path,
+                        line=number,
+                    ) from None
+                offset += len(raw)
+                if _OTHER_BREAK.search(line) is None:
+                    yield line
+                else:
+                    yield from (part for part in _LINE.findall(line) if part)
+        except OSError as exc:
+            raise CassetteError(f"cannot read: {exc.strerror or exc}", path=path) from None
+
+
+def _is_blank_or_comment(line: str) -> bool:
+    stripped = line.strip(" \t" + _BREAKS)
+    return not stripped or stripped.startswith("#")
+
+
+def _split(path: str) -> Iterator[str | _Item]:
+    """The header text (through ``interactions:``), then each top-level item.
+
+    Raises :class:`_ReadWhole` at the first line that is not in the recorder's shape.
+    """
+    lines = _lines(path)
+    header: list[str] = []
+    for line in lines:
+        header.append(line)
+        if _INTERACTIONS.fullmatch(line.rstrip(_BREAKS)):
+            break
+    else:
+        raise _ReadWhole
+    yield "".join(header)
+    number = len(header)
+    item: list[str] = []
+    start = 0
+    index = 0
+    for line in lines:
+        number += 1
+        if line.startswith("- "):
+            if item:
+                yield _Item(index, start, "".join(item))
+                index += 1
+            item, start = [line], number
+        elif item and (line[:1] in (" ", "\t", "#") or not line.strip(_BREAKS)):
+            item.append(line)
+        elif not item and _is_blank_or_comment(line):
+            continue  # between "interactions:" and the first item
+        else:
+            raise _ReadWhole
+    if item:
+        text = "".join(item)
+        yield _Item(index, start, text, unterminated=not text.endswith("\n"))
+
+
+def _header(text: str, *, path: str) -> dict[str, Any]:
+    """The header's data, when it is valid and ends with an empty ``interactions:``."""
+    try:
+        data = parse_yaml(text, path=path)
+        if not isinstance(data, dict) or data.get("interactions", 0) is not None:
+            raise _ReadWhole
+        validate_data(data, path=path, text=text)
+    except CassetteError:
+        raise _ReadWhole from None  # the whole file gets to say what is wrong
+    return data
+
+
+def _moved(error: CassetteError, item: _Item, *, path: str) -> CassetteError:
+    """An error found in an item read alone, said of its place in the whole file."""
+    line = error.line + item.line - _PREFIX_LINES - 1 if error.line is not None else item.line
+    place = error.place
+    if place is not None:
+        place = _FIRST_ITEM.sub(f"interactions[{item.index}]", place)
+    return CassetteError(error.message, path=path, line=line, place=place)
+
+
+def _item_data(item: _Item, *, path: str) -> dict[str, Any]:
+    """One item, parsed and validated alone."""
+    text = ITEM_PREFIX + item.text
+    data = fastload.load_valid(text)
+    if data is None:
+        try:
+            data = parse_yaml(text, path=path)
+        except CassetteError:
+            raise _ReadWhole from None  # maybe not an error at all once the file is whole
+        items = data.get("interactions") if isinstance(data, dict) else None
+        if not isinstance(items, list) or len(items) != 1:
+            raise _ReadWhole
+        try:
+            validate_data(data, path=path, text=text)
+        except CassetteError as exc:
+            raise _moved(exc, item, path=path) from None
+    items = data["interactions"]
+    if len(items) != 1:
+        raise _ReadWhole
+    return items[0]
+
+
+def _duplicate(item: _Item, ident: int, *, path: str) -> CassetteError:
+    text = ITEM_PREFIX + item.text
+    error = CassetteError(
+        f"duplicate interaction id {ident}",
+        path=path,
+        line=Locator(text).line(["interactions", 0, "id"]),
+        place="interactions[0].id",
+    )
+    return _moved(error, item, path=path)
+
+
+def _signature(path: str) -> tuple[int, int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise CassetteError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+class _Reader:
+    """One pass over a file: every interaction, each validated as it is read.
+
+    When the file turns out not to be in the recorder's shape, the rest comes from
+    :func:`load_cassette` (the items already read are the file's first ones, see the
+    module docstring). So does a final item that fails and lacks its final newline: the
+    loader decides whether it is the torn tail of a killed recorder (dropped, with a
+    warning, see :mod:`cassette.torn`) or an error. ``streamed`` counts the interactions
+    read item by item, ``total`` all of them; ``limit`` stops after that many.
+    """
+
+    def __init__(self, path: str, *, limit: int | None = None) -> None:
+        self.path = path
+        self.limit = limit
+        self.recording = Recording()
+        self.streamed = 0
+        self.total = 0
+
+    def __iter__(self) -> Iterator[Interaction]:
+        try:
+            parts = _split(self.path)
+            header = _header(next(parts), path=self.path)  # type: ignore[arg-type]
+            self.recording = Recording.from_data(header.get("recording"))
+            seen = IdSet()
+            for item in parts:
+                assert isinstance(item, _Item)
+                if self.limit is not None and self.streamed >= self.limit:
+                    return
+                try:
+                    data = _item_data(item, path=self.path)
+                    if not seen.add(data["id"]):
+                        raise _duplicate(item, data["id"], path=self.path)
+                except CassetteError:
+                    if item.unterminated:
+                        raise _ReadWhole from None
+                    raise
+                self.streamed = self.total = self.streamed + 1
+                yield Interaction.from_data(data)
+        except _ReadWhole:
+            cassette = load_cassette(self.path)
+            self.recording = cassette.recording
+            self.total = len(cassette.interactions)
+            yield from cassette.interactions[self.streamed :]
+
+
+@dataclass
+class CassetteStream:
+    """A validated cassette file whose interactions are read again on each iteration.
+
+    ``whole`` is True for a file not in the recorder's shape: it is then loaded whole
+    (:func:`load_cassette`) each time it is iterated.
+    """
+
+    path: str
+    recording: Recording
+    count: int
+    whole: bool = False
+    signature: tuple[int, int, int] = field(default=(0, 0, 0), repr=False)
+
+    def __iter__(self) -> Iterator[Interaction]:
+        if _signature(self.path) != self.signature:
+            raise CassetteError(
+                "changed after it was validated; nothing more is replayed from it",
+                path=self.path,
+            )
+        if self.whole:
+            yield from load_cassette(self.path).interactions
+        else:  # a torn tail, found (and warned about) the first time, is not read again
+            yield from _Reader(self.path, limit=self.count)
+
+
+def iter_interactions(path: str | Path) -> Iterator[Interaction]:
+    """Every interaction of the file, in one pass, each validated as it is read.
+
+    A problem raises :class:`CassetteError` when it is reached, after the interactions
+    before it were yielded; :func:`open_cassette` checks the whole file first.
+    """
+    yield from _Reader(str(path))
+
+
+def open_cassette(path: str | Path) -> CassetteStream:
+    """Validate the whole file in one pass that keeps no interaction; raise
+    :class:`CassetteError` if anything is wrong, in the same words as
+    :func:`load_cassette` (for an item, said of its line and index in the file)."""
+    name = str(path)
+    signature = _signature(name) if Path(name).is_file() else (0, 0, 0)
+    reader = _Reader(name)
+    for _ in reader:
+        pass
+    whole = reader.total > reader.streamed
+    return CassetteStream(name, reader.recording, reader.total, whole, signature)
