@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
-import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from retape.common.errors import RetapeError
+from retape.common.tls import ca_context
 
 
 def parse_upstream(url: str) -> str:
@@ -71,18 +71,6 @@ def ensure_can_listen(host: str, port: int) -> None:
 
 
 def check_ca_file(path: str) -> str:
-    """The absolute path of a readable PEM file of CA certificates, or a RetapeError.
-
-    mitmproxy would only notice a bad file at the first upstream connection, as a 502.
-    """
-    try:
-        ssl.create_default_context(cafile=path)
-    except FileNotFoundError:
-        raise RetapeError(f"--upstream-ca-file {path}: no such file") from None
-    except ssl.SSLError as exc:
-        raise RetapeError(
-            f"--upstream-ca-file {path}: not a PEM file of CA certificates ({exc.reason})"
-        ) from None
-    except OSError as exc:
-        raise RetapeError(f"--upstream-ca-file {path}: {exc.strerror or exc}") from None
+    """The absolute path of a readable PEM file of CA certificates, or a RetapeError."""
+    ca_context(path, flag="--upstream-ca-file")
     return str(Path(path).resolve())

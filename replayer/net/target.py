@@ -25,7 +25,10 @@ import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from retape.replayer.results import ErrorKind
+
 from retape.common.errors import RetapeError
+from retape.common.tls import ca_context
 
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
 CLOSED_BY_SERVER = "connection closed by server"
@@ -35,9 +38,10 @@ TLS_HINT = "pass --ca-file FILE to trust the CA that signed it, or --insecure to
 class Unreachable(Exception):
     """The target did not answer at all (see the module docstring): no response to judge."""
 
-    def __init__(self, reason: str, *, row: str | None = None) -> None:
+    def __init__(self, reason: str, *, kind: ErrorKind, row: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
         self.row = row or f"cannot connect: {reason}"
 
 
@@ -73,16 +77,33 @@ def describe_os_error(exc: OSError) -> str:
     return text or type(exc).__name__
 
 
+def os_error_kind(exc: OSError) -> ErrorKind:
+    """The :class:`ErrorKind` of a failed connect, from the exception, never its text."""
+    if isinstance(exc, ConnectionRefusedError):
+        return ErrorKind.REFUSED
+    if isinstance(exc, socket.gaierror):
+        return ErrorKind.DNS
+    if isinstance(exc, ssl.SSLError):
+        return ErrorKind.TLS
+    if is_hang_up(exc):
+        return ErrorKind.CLOSED
+    if exc.errno == errno.ECONNREFUSED or (not exc.errno and "Connect call failed" in str(exc)):
+        return ErrorKind.REFUSED  # asyncio's error when every address of a name refused
+    return ErrorKind.CONNECT
+
+
 def unreachable(exc: OSError) -> Unreachable:
     """The :class:`Unreachable` for a connection that failed before any response."""
     if is_hang_up(exc):
         return hung_up()
-    return Unreachable(describe_os_error(exc))
+    return Unreachable(describe_os_error(exc), kind=os_error_kind(exc))
 
 
 def hung_up() -> Unreachable:
     """Accepted, then closed or reset before a single response byte."""
-    return Unreachable(f"{CLOSED_BY_SERVER} before any response", row=CLOSED_BY_SERVER)
+    return Unreachable(
+        f"{CLOSED_BY_SERVER} before any response", kind=ErrorKind.CLOSED, row=CLOSED_BY_SERVER
+    )
 
 
 def tls_context(*, insecure: bool = False, ca_file: str | None = None) -> ssl.SSLContext:
@@ -92,16 +113,7 @@ def tls_context(*, insecure: bool = False, ca_file: str | None = None) -> ssl.SS
     if ca_file is None:
         context = ssl.create_default_context()
     else:
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-        except FileNotFoundError:
-            raise RetapeError(f"--ca-file {ca_file}: no such file") from None
-        except ssl.SSLError as exc:
-            raise RetapeError(
-                f"--ca-file {ca_file}: not a PEM CA certificate ({exc.reason or exc})"
-            ) from None
-        except OSError as exc:
-            raise RetapeError(f"--ca-file {ca_file}: cannot read: {exc.strerror or exc}") from None
+        context = ca_context(ca_file, flag="--ca-file")
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -21,7 +21,7 @@ from typing import Any
 
 from retape.replayer.auth.credentials import Credentials
 from retape.replayer.net.target import hung_up, unreachable
-from retape.replayer.results import Outcome
+from retape.replayer.results import ErrorKind, Outcome
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -221,13 +221,13 @@ async def replay_websocket(
             status=response.status_code, headers=_headers(response.headers), body=response.body
         )
     except TimeoutError:
-        return Outcome(error=f"timeout after {timeout:g}s")
+        return Outcome(error=f"timeout after {timeout:g}s", error_kind=ErrorKind.TIMEOUT)
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, EOFError | ConnectionError):
             raise hung_up() from None
-        return Outcome(error=f"invalid handshake: {exc}")
+        return Outcome(error=f"invalid handshake: {exc}", error_kind=ErrorKind.PROTOCOL)
     except InvalidHandshake as exc:
-        return Outcome(error=f"invalid handshake: {exc}")
+        return Outcome(error=f"invalid handshake: {exc}", error_kind=ErrorKind.PROTOCOL)
     except OSError as exc:
         raise unreachable(exc) from None
     except (WebSocketException, ValueError) as exc:  # e.g. a recorded header it refuses
@@ -250,7 +250,8 @@ async def replay_websocket(
         talk.details["close_code"] = ws.close_code
         return Outcome(status=101, details=talk.details, headers=handshake, messages=talk.received)
     except WebSocketException as exc:
-        return Outcome(status=101, error=f"websocket error: {exc}")
+        kind = ErrorKind.CLOSED if isinstance(exc, ConnectionClosed) else ErrorKind.PROTOCOL
+        return Outcome(status=101, error=f"websocket error: {exc}", error_kind=kind)
     except asyncio.CancelledError:
         # Stopped by --deadline or Ctrl-C: drop the connection rather than wait up to
         # close_timeout for a closing handshake that a hung server never completes.

@@ -28,12 +28,17 @@ from retape.cassette.model import (
     Response,
     header_value,
 )
-from retape.cassette.rules import CREDENTIAL_HEADERS, PLACEHOLDER_RE, Rules, Span
+from retape.cassette.rules import (
+    CREDENTIAL_HEADERS,
+    PLACEHOLDER_RE,
+    SCHEMED_HEADERS,
+    Rules,
+    Span,
+)
 
 __all__ = ["CREDENTIAL_HEADERS", "Redactor", "is_placeholder", "placeholders_in"]
 
 # Headers whose scheme word ("Bearer", "Basic") is kept in front of the placeholder.
-_SCHEMED_HEADERS = frozenset({"authorization", "proxy-authorization"})
 # Headers holding a URL, whose query string may carry a credential.
 _URL_HEADERS = frozenset({"location", "content-location", "referer", "origin", "link"})
 _NUMBER = re.compile(r"<redacted:(\d+)>")
@@ -167,7 +172,7 @@ class Redactor:
             return value
         self._learn_credential(lower, value)
         scheme, sep, secret = value.partition(" ")
-        if lower in _SCHEMED_HEADERS and sep and secret.strip():
+        if lower in SCHEMED_HEADERS and sep and secret.strip():
             if self.rules.is_exempt(secret.strip()):
                 return value
             return f"{scheme} {self.placeholder(secret.strip())}"

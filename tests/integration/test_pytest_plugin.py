@@ -140,7 +140,7 @@ def test_a_missing_credential_variable_is_a_usage_error(tester: pytest.Pytester)
 def test_loading_the_plugin_stays_cheap() -> None:
     """pytest loads the plugin in every run of the environment: it must cost nothing."""
     code = (
-        "import sys, replayer.pytest_plugin\n"
+        "import sys, retape.replayer.pytest_plugin\n"
         "heavy = {'aiohttp', 'websockets', 'rich', 'yaml', 'mitmproxy'} & set(sys.modules)\n"
         "print(json.dumps(sorted(heavy)))\n"
     )

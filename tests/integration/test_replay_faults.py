@@ -603,7 +603,7 @@ def test_interrupt_prints_what_ran_and_exits_130(
         (["--deadline", "0"], "argument --deadline: expected a positive number of seconds"),
         (["--deadline", "soon"], "argument --deadline: expected a number of seconds"),
         (["--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem: no such file"),
-        (["--ca-file", "{cassette}"], "{cassette}: not a PEM CA certificate"),
+        (["--ca-file", "{cassette}"], "{cassette}: not a PEM file of CA certificates"),
         (["--insecure", "--ca-file", "{cassette}"], "not allowed with argument --insecure"),
         (["--target", "http://127.0.0.1:9/a b"], "--target: invalid URL"),
         (["--target", "http://127.0.0.1:0"], "--target: invalid URL"),
