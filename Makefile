@@ -23,11 +23,12 @@ test: $(STAMP) lint
 	$(RETAPE) scan sessions/
 	$(PY) -m pytest
 
-## lint: ruff, formatting, and the layering contracts of docs/architecture.md
+## lint: ruff, formatting, the layering contracts of docs/architecture.md, and mypy
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) scripts/check_layers.py
+	$(PY) scripts/typecheck.py
 
 ## sessions: re-record sessions/ from the demo target through the real recorder
 sessions: $(STAMP)

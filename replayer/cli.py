@@ -107,7 +107,7 @@ def _rules_for(
     cache: dict[tuple[str | None, int | None], IgnoreRules] = {}
 
     def rules_for(cassette: Source, interaction: Interaction) -> IgnoreRules:
-        noise = sidecars.get(cassette.path)
+        noise = sidecars.get(cassette.path) if cassette.path else None
         named = noise is not None and interaction.id in noise.interactions
         key = (cassette.path, interaction.id if named else None)
         if key not in cache:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,13 +109,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(run, "retape-run")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """With --retape-markdown, each row rides on its report (pytest-xdist ships it home)."""
-    outcome = yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With --retape-markdown, each row rides on its report: pytest serialises a report's
+    ``__dict__``, so pytest-xdist ships the row to the controller with it."""
+    report = yield
     row = getattr(item, "row", None)
     if call.when == "call" and row is not None and item.config.stash[_RUN].settings.markdown:
-        outcome.get_result().retape_row = row.to_json()
+        vars(report)["retape_row"] = row.to_json()
+    return report
 
 
 def _write_markdown(run: _Run) -> None:
@@ -135,7 +139,9 @@ def _write_markdown(run: _Run) -> None:
     shown = []
     for path, ids in wanted.items():
         cassette = load_cassette(path)
-        shown.append(Cassette(cassette.recording, [i for i in cassette if i.id in ids], path))
+        shown.append(
+            Cassette(cassette.recording, [i for i in cassette.interactions if i.id in ids], path)
+        )
     settings = run.settings
     text = render_markdown(
         rows,

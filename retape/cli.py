@@ -1,8 +1,9 @@
 """The ``retape`` command: one parser per subcommand, errors turned into exit codes.
 
-Exit codes are a contract (see README): 0 everything matched, 1 at least one
-interaction did not, 2 a usage error, an unreadable or invalid cassette, or an
-unreachable target, reported as one line on stderr without a traceback. 130 on Ctrl-C.
+Exit codes are a contract (see README), :class:`~retape.common.errors.ExitStatus`: 0
+everything matched, 1 at least one interaction did not, 2 a usage error, an unreadable
+or invalid cassette, or an unreachable target, reported as one line on stderr without a
+traceback. 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -14,19 +15,16 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from retape import __version__, cassette_commands
-from retape.common.errors import RetapeError
+from retape.common.errors import ExitStatus, RetapeError
 from retape.recorder import cli as recorder_cli
 from retape.replayer import cli as replayer_cli
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and still exit code 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(ExitStatus.USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _log_warnings_to_stderr() -> None:
@@ -66,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except RetapeError as exc:
         print(f"retape: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitStatus.USAGE
     except KeyboardInterrupt:
         print("retape: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED

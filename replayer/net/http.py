@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import ssl
 import zlib
+from collections.abc import Callable
 
 import aiohttp
 from retape.replayer.auth.credentials import Credentials
@@ -42,7 +43,11 @@ HOP_BY_HOP = frozenset(
 # Rebuilt for the target and the body actually sent.
 RECOMPUTED = frozenset({"host", "content-length", "content-encoding"})
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-_RECOMPRESS = {"gzip": gzip.compress, "x-gzip": gzip.compress, "deflate": zlib.compress}
+_RECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "x-gzip": gzip.compress,
+    "deflate": zlib.compress,
+}
 
 
 def open_session(

@@ -21,7 +21,7 @@ time, or declines:
 
 So the fast path only ever says "this is valid, and here is the same data PyYAML would
 have built"; every refusal and every error message still comes from the safe path.
-``RETAPE_FASTLOAD=0`` turns it off. ``tests/test_fastload.py`` pins the agreement on
+``RETAPE_FASTLOAD=0`` turns it off. ``tests/unit/test_fastload.py`` pins the agreement on
 shipped and generated cassettes; docs/performance.md has the measurements.
 """
 
@@ -38,7 +38,8 @@ from typing import Any
 
 import yaml
 
-from retape.cassette.validate import _semantic_errors
+from retape.cassette.safe_yaml import SafeLoader
+from retape.cassette.validate import semantic_problem
 
 # Where a node may start: a line start, a flow indicator, an indicator followed by a
 # blank ("- ", "? ", ": "), or a ':' right after a quoted key (JSON style, '{"a":1}').
@@ -159,9 +160,7 @@ def _same(a: Any, b: Any) -> bool:
 
 @cache
 def _pyyaml() -> Any:
-    from retape.cassette.load import _SafeLoader  # cassette.load imports this module
-
-    return _SafeLoader("")
+    return SafeLoader("")
 
 
 @lru_cache(maxsize=4096)
@@ -179,8 +178,11 @@ def _read_alike(scalar: str) -> bool:
             theirs = construct(loader, yaml.ScalarNode(tag, scalar))
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             return False
+    parser = _yaml_rs()
+    if parser is None:  # never asked: without yaml-rs nothing is loaded the fast way
+        return False
     try:
-        ours = _yaml_rs().loads(f"k: {scalar}\n", parse_datetime=False)
+        ours = parser.loads(f"k: {scalar}\n", parse_datetime=False)
     except (ValueError, TypeError, OverflowError):
         return False
     return type(ours) is dict and list(ours) == ["k"] and _same(ours["k"], theirs)
@@ -388,7 +390,7 @@ def conforms(data: Any) -> bool:
         return True
     if type(interactions) is not list or not all(_interaction(i) for i in interactions):
         return False
-    return _semantic_errors(data) is None
+    return semantic_problem(data) is None
 
 
 def enabled() -> bool:

@@ -165,7 +165,7 @@ def _payloads(index: int, interaction: dict[str, Any]) -> Iterator[tuple[list[st
         yield ["interactions", index, "messages", number], message
 
 
-def _semantic_errors(data: dict[str, Any]) -> Problem | None:
+def semantic_problem(data: dict[str, Any]) -> Problem | None:
     """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads."""
     seen: set[int] = set()
     for index, interaction in enumerate(data.get("interactions") or []):
@@ -205,7 +205,7 @@ def validate_data(data: Any, *, path: str, text: str) -> None:
         raise CassetteError(
             _describe(error), path=path, line=Locator(text).line(where), place=format_place(where)
         )
-    semantic = _semantic_errors(data)
+    semantic = semantic_problem(data)
     if semantic is not None:
         where, message = semantic
         raise CassetteError(
