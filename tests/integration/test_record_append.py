@@ -7,6 +7,7 @@ placeholder numbers, so two different keys become ``<redacted:1>`` and ``<redact
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,16 @@ def test_each_session_replays_with_its_own_secret(cassette: Path, server: str) -
     assert swapped.stdout.count("expected 200, got 403") == 2
     for key in (ANN_KEY, BOB_KEY):
         assert key not in right.stdout + right.stderr + swapped.stdout + swapped.stderr
+
+
+def test_without_the_secrets_nothing_is_sent_and_the_rows_say_so(
+    cassette: Path, server: str, tmp_path: Path
+) -> None:
+    report, lines = tmp_path / "r.json", tmp_path / "r.jsonl"
+    result = retape("replay", str(cassette), "--target", server,
+                    "--json", str(report), "--jsonl", str(lines))  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = json.loads(report.read_text())["results"]
+    assert [(r["actual_status"], r["error_kind"]) for r in rows] == [(None, "not_sent")] * 2
+    streamed = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [r["error_kind"] for r in streamed if "id" in r] == ["not_sent"] * 2
