@@ -10,33 +10,20 @@ import contextlib
 import errno
 import socket
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from retape.common.errors import RetapeError
 from retape.common.tls import ca_context
+from retape.common.urls import split_http_url
 
 
 def parse_upstream(url: str) -> str:
     """``http(s)://host[:port]``, normalised (no trailing slash), or a RetapeError."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise RetapeError(f"--upstream {url!r}: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RetapeError(f"--upstream {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
-    if parts.username is not None or parts.password is not None:
-        raise RetapeError(
-            f"--upstream {parts.scheme}://...@{parts.hostname}: credentials do not belong in "
-            "the URL (they would be written into the cassette); let the client send them"
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise RetapeError(
-            f"--upstream {url!r}: expected no path, query or fragment "
-            "(requests keep the path the client sent)"
-        )
-    if port == 0:
-        raise RetapeError(f"--upstream {url!r}: port must be 1-65535")
+    parts = split_http_url(
+        url,
+        flag="--upstream",
+        allow_path=False,  # requests keep the path the client sent
+        credentials_hint="they would be written into the cassette; let the client send them",
+    )
     return f"{parts.scheme}://{parts.netloc}"
 
 

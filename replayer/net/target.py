@@ -23,14 +23,14 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from retape.replayer.results import ErrorKind
 
 from retape.common.errors import RetapeError
 from retape.common.tls import ca_context
+from retape.common.urls import split_http_url
 
-_WS_SCHEMES = {"http": "ws", "https": "wss"}
+_WS_SCHEMES = {"http": "ws", "https": "wss"}  # every scheme split_http_url lets through
 CLOSED_BY_SERVER = "connection closed by server"
 TLS_HINT = "pass --ca-file FILE to trust the CA that signed it, or --insecure to skip verification"
 
@@ -148,28 +148,14 @@ def parse_target(url: str, *, insecure: bool = False, ca_file: str | None = None
     ``--insecure`` and ``--ca-file`` only matter for an https target; with an http one
     they are accepted and unused, so one command line serves both kinds of CI job.
     """
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # raises ValueError for a port out of range or not a number
-    except ValueError:
-        raise RetapeError(f"--target: invalid URL {url!r}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _WS_SCHEMES:
-        raise RetapeError(
-            f"--target must be an http:// or https:// URL, got {url!r} "
-            "(websocket interactions use ws:// or wss:// derived from it)"
-        )
-    if "@" in parts.netloc:
-        # The URL is not echoed: whatever precedes '@' may be a password.
-        raise RetapeError(
-            "--target must not carry credentials; pass them with --bearer-env or --header"
-        )
-    if port == 0 or any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
-        raise RetapeError(f"--target: invalid URL {url!r}")
-    if not parts.hostname:
-        raise RetapeError(f"--target has no host: {url!r}")
-    if parts.query or parts.fragment:
-        raise RetapeError(f"--target must not have a query or fragment: {url!r}")
+    parts = split_http_url(
+        url,
+        flag="--target",
+        allow_path=True,
+        credentials_hint="pass them with --bearer-env or --header",
+        scheme_hint=" (websocket interactions use ws:// or wss:// derived from it)",
+    )
+    scheme = parts.scheme
     # A --ca-file is read even for http, so that a wrong path fails the same way everywhere.
     context = (
         tls_context(insecure=insecure, ca_file=ca_file) if scheme == "https" or ca_file else None
