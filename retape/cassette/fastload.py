@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from retape.cassette.depth import may_be_deep
 from retape.cassette.validate import _semantic_errors
 
 # Where a node may start: a line start, a flow indicator, an indicator followed by a
@@ -214,8 +215,8 @@ def parse(text: str) -> Any | None:
     the safe path then reports the problem in its usual words.
     """
     parser = _yaml_rs()
-    if parser is None or needs_pyyaml(text):
-        return None
+    if parser is None or may_be_deep(text) or needs_pyyaml(text):
+        return None  # deep nesting: yaml-rs overflows its stack; the safe path refuses it
     collecting = gc.isenabled()
     gc.disable()  # millions of new containers, none of them garbage: skip the scans
     try:
@@ -242,13 +243,16 @@ _MESSAGE = frozenset({"from", "at", "json", "text", "base64"})
 _CLOSE = frozenset({"code", "reason", "by"})
 _PAYLOADS = ("json", "text", "base64")
 _METHOD = re.compile(r"[A-Za-z]+")  # tiny: compiled at import
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+_BAD_VALUE = re.compile("[\r\n\x00]")
+_MAX_SECONDS = 1_000_000  # cassette.validate.MAX_SECONDS
 
 
 def _seconds(value: Any) -> bool:
     kind = type(value)
     if kind is int:
-        return value >= 0
-    return kind is float and math.isfinite(value) and value >= 0
+        return 0 <= value <= _MAX_SECONDS
+    return kind is float and math.isfinite(value) and 0 <= value <= _MAX_SECONDS
 
 
 def _one_payload(item: dict) -> bool:
@@ -269,6 +273,8 @@ def _headers(value: Any) -> bool:
             return False
         name, text = pair
         if type(name) is not str or not name or type(text) is not str:
+            return False
+        if not _HEADER_NAME.fullmatch(name) or _BAD_VALUE.search(text):
             return False
     return True
 
