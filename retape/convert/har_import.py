@@ -104,6 +104,8 @@ def _pending(entry: Any, where: str) -> Pending | None:
     duration = elapsed
     if messages:
         duration = max(elapsed, elapsed + max(m.at for m in messages))
+    if isinstance(extra.get("duration"), int | float):
+        duration = float(extra["duration"])
     raw = Interaction(
         id=0,
         type="websocket" if upgrade else "http",
