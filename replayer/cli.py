@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from retape.replayer.engine import Source
     from retape.replayer.report.outputs import RunReports
     from retape.replayer.results import Result, Summary
+    from retape.replayer.settings import Settings
 
     from retape.cassette.model import Interaction
     from retape.cassette.stream import CassetteStream
@@ -119,17 +120,11 @@ def _rules_for(
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import time
-
-    from retape.replayer.engine import replay_cassettes
-    from retape.replayer.report.outputs import RunReports
-    from retape.replayer.report.text import TextReport
     from retape.replayer.settings import check_writable, settings_from
 
     from retape.cassette.load import find_cassettes
     from retape.cassette.stream import open_cassette
-    from retape.common.errors import ExitStatus, RetapeError
+    from retape.common.errors import RetapeError
 
     settings = settings_from(args)
     for flag in ("--json", "--junit", "--jsonl", "--markdown"):
@@ -139,10 +134,25 @@ def run(args: argparse.Namespace) -> int:
         raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
     # All valid before any traffic; each is read again, item by item, as the replay goes.
     cassettes = [open_cassette(path) for path in files]
+    try:
+        return _replay(args, settings, cassettes)
+    except RetapeError as exc:  # a library's words may quote what was sent
+        raise RetapeError(settings.credentials.scrub(str(exc))) from None
+
+
+def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[CassetteStream]) -> int:
+    import asyncio
+    import time
+
+    from retape.replayer.engine import replay_cassettes
+    from retape.replayer.report.outputs import RunReports
+    from retape.replayer.report.text import TextReport
+
+    from retape.common.errors import ExitStatus
+
     rules_for = _rules_for(cassettes, settings.ignore)
     learner = settings.learner()
     target = settings.target
-
     report = TextReport(deep=settings.comparison.deep)
     report.start(
         cassettes=len(cassettes),

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from retape.cassette import fastload
+from retape.cassette.depth import check_nesting
 from retape.cassette.errors import CassetteError
 from retape.cassette.model import Cassette, Interaction, Recording
 from retape.cassette.safe_yaml import SafeLoader
@@ -101,9 +102,12 @@ def refuse_aliases(text: str, *, path: str) -> None:
 
 def parse_yaml(text: str, *, path: str) -> Any:
     """Parse with the safe loader; a syntax error or a tag becomes a CassetteError."""
+    check_nesting(text, path=path)
     refuse_aliases(text, path=path)
     try:
         return yaml.load(text, Loader=SafeLoader)  # safe loader: no tags honoured
+    except RecursionError:  # the pure-Python composer, where libyaml is missing
+        raise CassetteError("invalid YAML: nested too deeply", path=path) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
