@@ -12,9 +12,12 @@ when pip cannot reach a package index at all.
 
 from __future__ import annotations
 
+import runpy
+import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -61,11 +64,28 @@ def fresh_venv(where: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel ``pip install .`` would build, built once for the module."""
+    """The wheel ``pip install .`` would build, built once for the module from a clean copy
+    (an in-tree build/ could carry modules deleted since into the wheel)."""
+    source = tmp_path_factory.mktemp("source") / "retape"
+    junk = (".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis")
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*junk, "bench", "sessions"))
     out = tmp_path_factory.mktemp("wheel")
-    pip(Path(sys.executable), "wheel", "--no-deps", "--wheel-dir", out, REPO)
+    pip(Path(sys.executable), "wheel", "--no-deps", "--wheel-dir", out, source)
     (built,) = out.glob("retape-*.whl")
     return built
+
+
+def test_the_wheel_carries_every_module_of_the_repository(wheel: Path) -> None:
+    """A package folder missing from pyproject's list would install without its modules."""
+    layers = runpy.run_path(str(REPO / "scripts" / "check_layers.py"))
+    expected = {
+        "/".join(name.split(".")) + ("/__init__.py" if path.name == "__init__.py" else ".py")
+        for name, path in layers["module_files"](REPO)
+    }
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {n for n in archive.namelist() if n.endswith(".py")}
+    assert expected - shipped == set()
+    assert shipped - expected == set()
 
 
 def top_level_names(python: Path) -> set[str]:
