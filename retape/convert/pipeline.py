@@ -3,8 +3,9 @@
 Readers (:mod:`.har_import`, :mod:`.flows_import`) yield :class:`Pending` exchanges:
 when each started and how to build its interaction. This module orders them, builds
 each through the cassette's single :class:`~retape.cassette.redact.Redactor` (the
-redaction a live recording applies), numbers them, infers correlations and writes
-the file with the cassette writer, atomically: a failed import leaves no half file.
+redaction a live recording applies), numbers them, infers correlations
+(:mod:`retape.cassette.correlate`, as for a recording) and writes the file with the
+cassette writer, atomically: a failed import leaves no half file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from retape import __version__
+from retape.cassette.correlate import attach_correlations, infer_correlations
 from retape.cassette.model import Cassette, Interaction, Recording
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules
@@ -68,20 +70,9 @@ def split_url(url: str) -> tuple[str, str]:
     return origin, path
 
 
-def infer_correlations(cassette: Cassette) -> None:
-    """The correlation inference a live recording gets, applied to the imported cassette.
-
-    CORRELATION CALL SITE (the one place imports infer correlations): until
-    ``retape.cassette.correlate`` exists this does nothing; afterwards it calls the same
-    inference the recorder uses.
-    """
-    try:
-        from retape.cassette import correlate  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    infer = getattr(correlate, "infer_cassette", None)
-    if infer is not None:
-        infer(cassette)
+def with_correlations(interactions: list[Interaction]) -> list[Interaction]:
+    """The correlation inference a live recording gets (``uses:``), on the imported traffic."""
+    return attach_correlations(interactions, infer_correlations(interactions))
 
 
 def build_cassette(imported: Imported, rules: Rules, *, origin: str | None = None) -> Cassette:
@@ -114,8 +105,7 @@ def build_cassette(imported: Imported, rules: Rules, *, origin: str | None = Non
         mitmproxy=imported.mitmproxy,
         upstream=redactor.path(origins[0]) if origins else "",
     )
-    cassette = Cassette(recording=recording, interactions=interactions)
-    infer_correlations(cassette)
+    cassette = Cassette(recording=recording, interactions=with_correlations(interactions))
     return cassette
 
 

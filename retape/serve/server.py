@@ -32,7 +32,6 @@ from aiohttp import WSMsgType, web
 
 from retape.cassette.model import Body, Interaction, Message, header_value
 from retape.cassette.rules import Rules
-from retape.serve.correlate import Substitutions
 from retape.serve.match import Incoming, Matcher, Miss, Recorded, body_difference, split_target
 
 logger = logging.getLogger(__name__)
@@ -129,7 +128,6 @@ class MockServer:
         self.credential_headers = (rules or Rules()).headers
         self.log = log
         self.report = Report()
-        self.substitutions = Substitutions(recorded)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1024**3)
@@ -152,7 +150,7 @@ class MockServer:
             credential=any(name.lower() in self.credential_headers for name in request.headers),
             websocket=websocket,
         )
-        found = self.matcher.match(self.substitutions.incoming(incoming))
+        found = self.matcher.match(incoming)
         if isinstance(found, Miss):
             return self._miss(incoming, found)
         interaction = found.interaction
@@ -189,7 +187,7 @@ class MockServer:
     async def _http(self, request: web.Request, found: Recorded) -> web.StreamResponse:
         interaction = found.interaction
         response = interaction.response
-        body = self.substitutions.response_body(found)
+        body = response.body
         if body is not None and body.is_omitted:
             self.log(
                 f"     {found.label}: its body was not recorded ({body.size} bytes): sent empty"
@@ -244,7 +242,7 @@ class MockServer:
             if message.sender == "server":
                 await self._pause(message.at - clock)
                 clock = max(clock, message.at)
-                payload = self.substitutions.server_message(found, message)
+                payload = message.payload()
                 if isinstance(payload, str):
                     await ws.send_str(payload)
                 else:
@@ -259,7 +257,6 @@ class MockServer:
                 self._diverged(found, f"message {number}: the client sent {received.type.name}")
                 await ws.close()
                 return
-            self.substitutions.client_message(found, message, received.data)
             why = _message_difference(received.data, message)
             if why:
                 self._diverged(found, f"message {number}: {why}")
