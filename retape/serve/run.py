@@ -10,6 +10,7 @@ import sys
 from aiohttp import web
 
 from retape.cassette.load import find_cassettes, load_cassette
+from retape.cassette.rules import load_rules
 from retape.common.errors import RetapeError
 from retape.serve.match import Recorded
 from retape.serve.server import MockServer
@@ -112,7 +113,8 @@ async def _serve(server: MockServer, host: str, port: int) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     host, port = args.listen
-    server = MockServer(load(args.cassettes), speed=args.speed, log=_log)
+    rules = load_rules(None)  # its credential headers: what counts as "a key was sent"
+    server = MockServer(load(args.cassettes), speed=args.speed, rules=rules, log=_log)
     asyncio.run(_serve(server, host, port))
     lines, anything = summary(server)
     for line in lines:
