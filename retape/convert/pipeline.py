@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 from retape import __version__
 from retape.cassette.correlate import attach_correlations, infer_correlations
+from retape.cassette.errors import CassetteError
+from retape.cassette.load import load_cassette
 from retape.cassette.model import Cassette, Interaction, Recording
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules
@@ -126,6 +128,11 @@ def write_cassette(cassette: Cassette, out: Path, *, force: bool = False) -> Non
                 writer.append(interaction)
         finally:
             writer.close()
+        try:  # what an import writes must load as any cassette does: checked, not assumed
+            load_cassette(tmp)
+        except CassetteError as exc:
+            raise RetapeError(f"{out}: the imported traffic makes no valid cassette: "
+                              f"{exc.place or ''} {exc.message}") from None  # fmt: skip
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

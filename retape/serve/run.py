@@ -15,6 +15,8 @@ from retape.common.errors import RetapeError
 from retape.serve.match import Recorded
 from retape.serve.server import MockServer
 
+SHUTDOWN_GRACE = 2.0  # seconds open sessions get to finish once asked to stop
+
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
@@ -92,7 +94,7 @@ async def _serve(server: MockServer, host: str, port: int) -> None:
     runner = web.AppRunner(server.app(), access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, shutdown_timeout=SHUTDOWN_GRACE)
         try:
             await site.start()
         except OSError as exc:

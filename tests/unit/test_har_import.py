@@ -106,6 +106,7 @@ def _with(change) -> str:
         ("", "not a capture: an empty file"),
         ("hello, world", "neither a HAR (JSON) nor a mitmproxy flow file"),
         ("{not json", "not a HAR: invalid JSON at line 1"),
+        ('{"log": ' * 100_000, "not a HAR: JSON nested too deeply"),
         ('{"log": {}}', "not a HAR: no log.entries list"),
         (
             _with(lambda e: e[1]["request"]["headers"].pop(1)),
@@ -162,3 +163,27 @@ def test_a_broken_flow_file_is_refused(tmp_path: Path, capsys) -> None:
     flows.write_bytes(b"5:hello,")
     assert main(["import", str(flows), "--out", str(tmp_path / "o.yaml")]) == 2
     assert "capture.flows: not a readable mitmproxy flow file" in capsys.readouterr().err
+
+
+def test_a_har_imports_without_mitmproxy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base install (no [record] extra) imports HAR files."""
+    for name in [m for m in sys.modules if m == "mitmproxy" or m.startswith("mitmproxy.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mitmproxy", None)
+    out = _import(tmp_path, static_chrome_har())
+    assert len(load_cassette(out).interactions) == 2
+
+
+def test_hostile_shapes_are_refused_not_crashed(tmp_path: Path, capsys) -> None:
+    for entry in (
+        {"request": {"url": "http://x/", "method": "GET", "headers": "no"},
+         "response": {"status": 200}, "startedDateTime": "2026-01-01T00:00:00Z"},
+        {"request": {"url": "http://x/", "method": "GET"}, "startedDateTime": 5,
+         "response": {"status": 200}},
+        {"request": {"url": "http://x/", "method": "GET"}, "response": {"status": 200,
+         "content": {"text": 5}}, "startedDateTime": "2026-01-01T00:00:00Z"},
+        {"request": {"url": "http://x/", "method": "GET"}, "time": "slow",
+         "response": {"status": 200}, "startedDateTime": "2026-01-01T00:00:00Z"},
+        "an entry",
+    ):  # fmt: skip
+        _refused(tmp_path, capsys, json.dumps({"log": {"entries": [entry]}}))
