@@ -82,34 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"bound on every network wait (default {DEFAULT_TIMEOUT:g})",
     )
-    auth = parser.add_argument_group(
-        "credentials",
-        "Sent only on interactions recorded with credentials, in place of the redacted "
-        "headers. Values come from the environment, never from the command line.",
-    )
-    auth.add_argument(
-        "--bearer-env",
-        metavar="VAR",
-        help="send 'Authorization: Bearer $VAR'",
-    )
-    auth.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        dest="headers",
-        metavar="'NAME: ${VAR}'",
-        help="send this header, ${VAR} expanded from the environment (repeatable)",
-    )
-    auth.add_argument(
-        "--secret",
-        action="append",
-        default=[],
-        dest="secrets",
-        metavar="N=VAR",
-        help="value for placeholder <redacted:N> in what the client sends (a form password, "
-        "a query key), from environment variable VAR (repeatable); an interaction with an "
-        "unfilled placeholder is reported, not sent",
-    )
+    add_credential_flags(parser)
     compare = parser.add_argument_group(
         "comparison",
         "The status is always compared. Deeper aspects are opt-in; ignore rules (JSON paths "
@@ -166,6 +139,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_fault_flags(parser)
     _add_pace_flags(parser)
     parser.set_defaults(handler=run)
+
+
+def add_credential_flags(parser: argparse.ArgumentParser) -> None:
+    """--bearer-env, --header and --secret: shared by ``retape replay`` and ``retape locust``."""
+    auth = parser.add_argument_group(
+        "credentials",
+        "Sent only on interactions recorded with credentials, in place of the redacted "
+        "headers. Values come from the environment, never from the command line.",
+    )
+    auth.add_argument(
+        "--bearer-env",
+        metavar="VAR",
+        help="send 'Authorization: Bearer $VAR'",
+    )
+    auth.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        dest="headers",
+        metavar="'NAME: ${VAR}'",
+        help="send this header, ${VAR} expanded from the environment (repeatable)",
+    )
+    auth.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        dest="secrets",
+        metavar="N=VAR",
+        help="value for placeholder <redacted:N> in what the client sends (a form password, "
+        "a query key), from environment variable VAR (repeatable); an interaction with an "
+        "unfilled placeholder is reported, not sent",
+    )
 
 
 # --- faults, limits and TLS (docs/replay.md "Faults and timeouts") -----------------------------
