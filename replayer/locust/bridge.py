@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import gevent
 from gevent import monkey
 from gevent.event import AsyncResult
+from gevent.lock import Semaphore
 
 T = TypeVar("T")
 
@@ -100,9 +101,14 @@ class Engine:
 
     def __init__(self) -> None:
         self.loop: _Loop | None = None
+        self._starting = Semaphore()  # the first users arrive together: one loop, not several
 
     def start(self) -> _Loop:
-        if self.loop is None:
+        if self.loop is not None:
+            return self.loop
+        with self._starting:
+            if self.loop is not None:
+                return self.loop
             loop = _Loop(_native_selector())
             started = AsyncResult()
             watcher = gevent.get_hub().loop.async_()

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import gevent
 from gevent.event import AsyncResult
+from gevent.lock import Semaphore
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 from retape.replayer.auth.credentials import Credentials, credentials_from_args
@@ -73,6 +74,7 @@ class _Plan:
     config: ReplayConfig
     rules_for: RulesFor
     session: Any = None  # the aiohttp session, made in the engine's loop
+    opening: Semaphore = field(default_factory=Semaphore)  # one session, however many users
 
     def __post_init__(self) -> None:
         self.load = lru_cache(maxsize=CACHED_SESSIONS)(load_cassette)
@@ -222,8 +224,9 @@ class CassetteUser(User):
         except RetapeError as exc:
             self._fire(SESSION, display_name(name), 0.0, failure=str(exc))
             return
-        if plan.session is None:
-            plan.session = engine().call(lambda: _open_session(plan.target))
+        with plan.opening:
+            if plan.session is None:
+                plan.session = engine().call(lambda: _open_session(plan.target))
         replayer = Replayer(
             plan.session,
             plan.target,
