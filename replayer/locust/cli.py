@@ -124,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     files = find_cassettes(args.paths)
     if not files:
         raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
-    for path in files:
-        open_cassette(path)  # one validating pass each; users load them when due
+    if "--worker" not in extra:  # a worker's master has checked the same files already
+        for path in files:
+            open_cassette(path)  # one validating pass each; users load them when due
     settings = Settings(
         paths=list(args.paths),
         target=args.target,
