@@ -96,8 +96,14 @@ def handout_of(environment: Any) -> Handout:
 
 
 @events.init.add_listener
-def _register_messages(environment: Any, **_: Any) -> None:
-    """The master hands out sessions to the workers' users over Locust's messages."""
+def _on_init(environment: Any, **_: Any) -> None:
+    """The master hands out sessions to the workers' users over Locust's messages.
+
+    Also refreshes the gevent loop's clock. libev times ``spawn_later`` from the time it
+    last read, and the hub may not have run since ``import locust``, before seconds of
+    imports on a busy machine: Locust's ``--run-time`` would then end a run early.
+    """
+    gevent.get_hub().loop.update_now()
     handout = handout_of(environment)
     runner = environment.runner
     if isinstance(runner, MasterRunner):
