@@ -3,7 +3,7 @@
 Each simulated user takes a session (one cassette, see :mod:`.sessions`), replays its
 interactions in recorded order through retape's own engine (:mod:`.bridge`), and gives
 it back; then the next. Every interaction is one Locust request event, named by method
-and templated path (:mod:`.names`); a websocket also reports its handshake and each of
+and templated path (:mod:`.stats`); a websocket also reports its handshake and each of
 its turns. A failed retape verdict is a Locust failure whose message is retape's
 one-line reason (``expected 101, got 500``), so Locust's summary, CSV, HTML report and
 ``--exit-code-on-error`` are the run's verdict. Each session is also one ``SESSION``
