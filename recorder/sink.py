@@ -10,7 +10,7 @@ checks and appends it with the same :class:`~retape.cassette.writer.CassetteWrit
 one ``O_APPEND`` write under ``flock`` per interaction, and answers one line per
 interaction, in order.
 
-Guarantees (docs/recording.md, "Crash safety"):
+Guarantees (docs/cassette-format.md, "How the file is written"):
 
 * **Written before forwarded.** The hook returns a future that resolves when the child
   has written the block; mitmproxy awaits it before it forwards the response. A client
