@@ -15,14 +15,15 @@ import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from retape.cassette.errors import CassetteError
 from retape.cassette.locate import Locator
 from retape.cassette.refs import RefError, Source, Target
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 # Deeper JSON would overflow the recursion of anything that walks or serialises it.
 MAX_JSON_DEPTH = 200
@@ -50,6 +51,11 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    # Imported on first use: jsonschema's import pulls in its format checkers (with
+    # rfc3987-syntax installed, a grammar built at import: 0.3 s quiet, 4 s on a loaded
+    # machine), and a cassette the fast path accepts never needs it.
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema())
     return cls(schema())
 
@@ -267,6 +273,8 @@ def validate_data(data: Any, *, path: str, text: str) -> None:
             line=Locator(text).line(["retape"]),
             place="retape",
         )
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(data))
     if error is not None:
         where = list(error.absolute_path)
