@@ -1,4 +1,7 @@
-"""The Recorder addon against mitmproxy's own test flows: every write path, no network."""
+"""The Recorder addon against mitmproxy's own test flows: every write path, no network.
+
+An integration test since the addon writes through its writer process (recorder/sink.py).
+"""
 
 from __future__ import annotations
 
