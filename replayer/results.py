@@ -70,6 +70,11 @@ class Outcome:
     headers: list[Header] = field(default_factory=list)
     body: bytes | None = None  # decoded; also a rejected handshake's body
     messages: list[Message] | None = None  # server messages received (websocket only)
+    # Websocket timings for load measurements (retape locust), never published in reports:
+    # the handshake's seconds, and when each client message went out, in seconds since the
+    # handshake completed (the clock of ``messages[i].at``).
+    handshake_seconds: float | None = None
+    sent_at: list[float] = field(default_factory=list)
     error_kind: ErrorKind | None = None  # set with every error; OTHER when not given
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ from retape import __version__, cassette_commands, io_commands
 from retape.common.errors import ExitStatus, RetapeError
 from retape.recorder import cli as recorder_cli
 from retape.replayer import cli as replayer_cli
+from retape.replayer.locust import cli as locust_cli
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,13 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub._parser_class = _Parser  # subcommands report usage errors the same way
     recorder_cli.add_parser(sub)
     replayer_cli.add_parser(sub)
+    locust_cli.add_parser(sub)
     cassette_commands.add_parsers(sub)
     io_commands.add_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):  # only `retape locust` passes any on
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.passthrough_args = extra
     _log_warnings_to_stderr()
     try:
         return int(args.handler(args))

@@ -112,6 +112,7 @@ class _Conversation:
         self.interaction = interaction
         self.timeout = timeout
         self.received: list[Message] = []
+        self.sent_at: list[float] = []
         self.opened = asyncio.get_running_loop().time()
         self.details: dict[str, Any] = {
             "client_messages_sent": 0,
@@ -156,6 +157,7 @@ class _Conversation:
                     return
                 await asyncio.wait_for(self.ws.send(message.payload()), self.timeout)
                 self.details["client_messages_sent"] += 1
+                self.sent_at.append(asyncio.get_running_loop().time() - self.opened)
             await self._receive_until(due)
         except TimeoutError:
             self._note(f"timeout after {self.timeout:g}s sending")
@@ -213,12 +215,16 @@ async def replay_websocket(
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
     offered = subprotocols_of(request.headers)
+    started = asyncio.get_running_loop().time()
     try:
         ws = await _open(url, headers=headers, offered=offered, timeout=timeout, tls=tls)
     except InvalidStatus as exc:
         response = exc.response
         return Outcome(
-            status=response.status_code, headers=_headers(response.headers), body=response.body
+            status=response.status_code,
+            headers=_headers(response.headers),
+            body=response.body,
+            handshake_seconds=asyncio.get_running_loop().time() - started,
         )
     except TimeoutError:
         return Outcome(error=f"timeout after {timeout:g}s", error_kind=ErrorKind.TIMEOUT)
@@ -233,9 +239,10 @@ async def replay_websocket(
     except (WebSocketException, ValueError) as exc:  # e.g. a recorded header it refuses
         return Outcome(error=f"cannot open websocket: {exc}")
     handshake = _headers(ws.response.headers) if ws.response is not None else []
+    took = asyncio.get_running_loop().time() - started
     try:
         if not converse or not interaction.accepted:  # the status says it all
-            return Outcome(status=101, headers=handshake, messages=[])
+            return Outcome(status=101, headers=handshake, messages=[], handshake_seconds=took)
         talk = _Conversation(ws, interaction, timeout=timeout)
         await talk.walk()
         close = interaction.close
@@ -248,7 +255,14 @@ async def replay_websocket(
         code, reason = close_args(close)
         await ws.close(code, reason)
         talk.details["close_code"] = ws.close_code
-        return Outcome(status=101, details=talk.details, headers=handshake, messages=talk.received)
+        return Outcome(
+            status=101,
+            details=talk.details,
+            headers=handshake,
+            messages=talk.received,
+            handshake_seconds=took,
+            sent_at=talk.sent_at,
+        )
     except WebSocketException as exc:
         kind = ErrorKind.CLOSED if isinstance(exc, ConnectionClosed) else ErrorKind.PROTOCOL
         return Outcome(status=101, error=f"websocket error: {exc}", error_kind=kind)
