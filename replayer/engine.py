@@ -39,7 +39,7 @@ from retape.replayer.net.websocket import replay_websocket
 from retape.replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED, Outcome, Result
 from retape.replayer.schedule import Pacing, RateLimit, run_units
 
-from retape.cassette.model import Cassette, Interaction
+from retape.cassette.model import MAX_JSON_DEPTH, Cassette, Interaction, TooDeep, loads_json
 from retape.cassette.stream import CassetteStream
 from retape.common.errors import RetapeError
 
@@ -139,6 +139,9 @@ class Replayer:
             if not deadline.expired():
                 raise
             outcome = Outcome(error=DEADLINE_STOPPED)
+        problem = too_deep(outcome)
+        if problem and outcome.error is None:
+            outcome.error = problem
         if probe is None and interaction.request.credentials and not self.credentials.headers:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
         return masked_outcome(outcome, self.credentials.masker)
@@ -211,6 +214,37 @@ class Replayer:
             rules=rules,
             duration=time.monotonic() - started,
         )
+
+
+def _deep_text(data: str | bytes) -> bool:
+    opening = (
+        data.count("[") + data.count("{")
+        if isinstance(data, str)
+        else (data.count(b"[") + data.count(b"{"))
+    )
+    if opening <= MAX_JSON_DEPTH:
+        return False
+    try:
+        loads_json(data)
+    except TooDeep:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def too_deep(outcome: Outcome) -> str | None:
+    """An error for JSON from the target nested past the bound (a hostile or broken
+    target): it is not compared, so it cannot exhaust the recursion of a diff."""
+    if outcome.body and _deep_text(outcome.body):
+        return f"response JSON nested deeper than {MAX_JSON_DEPTH} levels: not compared"
+    for number, message in enumerate(outcome.messages or [], 1):
+        if message.kind == "text" and _deep_text(str(message.value)):
+            return (
+                f"server message {number}: JSON nested deeper than {MAX_JSON_DEPTH} levels: "
+                "not compared"
+            )
+    return None
 
 
 def masked_outcome(outcome: Outcome, masker: Masker) -> Outcome:

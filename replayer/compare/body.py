@@ -16,7 +16,7 @@ from retape.replayer.compare.diff_json import MISSING, Difference, diff_json
 from retape.replayer.compare.ignore import IgnoreRules
 from retape.replayer.compare.sequence import Document, compare_sequence
 
-from retape.cassette.model import Body, Header, header_value
+from retape.cassette.model import Body, Header, header_value, loads_json
 
 Kind = Literal["json", "sse", "text", "bytes"]
 _EXCERPT = 200
@@ -47,7 +47,7 @@ def kind_of(headers: list[Header], data: bytes, recorded: Body | None = None) ->
         return "bytes"
     if media == "application/json" or media.endswith("+json"):
         try:
-            json.loads(text)
+            loads_json(text)
         except ValueError:
             return "text"
         return "json"
@@ -77,7 +77,7 @@ def parse_sse(text: str) -> list[Document]:
 
 def _event(name: str, data: str) -> Document:
     try:
-        parsed = json.loads(data)
+        parsed = loads_json(data)
     except ValueError:
         return Document(data if data == "[DONE]" else name, data)
     return Document(name, parsed)
@@ -92,7 +92,7 @@ def read_content(kind: Kind, data: bytes) -> Content:
         return Content("sse", parse_sse(text))
     if kind == "json":
         try:
-            return Content("json", json.loads(text))
+            return Content("json", loads_json(text))
         except ValueError:
             return Content("text", text)
     return Content("text", text)

@@ -73,6 +73,18 @@ def close_args(close: Close | None) -> tuple[int, str]:
     return close.code, close.reason
 
 
+class _NeverRedirected(connect):
+    """``connect`` that treats a 3xx answer as the handshake's status, never as a hop.
+
+    websockets follows redirects itself and strips only ``Authorization`` and ``Cookie``
+    on the way, so a target answering 302 with a ``Location`` on another host would
+    receive every ``--header`` credential. The status is what a replay compares.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
 async def _open(
     url: str,
     *,
@@ -83,7 +95,7 @@ async def _open(
 ) -> ClientConnection:
     # Only for wss: websockets refuses an ssl argument with a ws:// URL.
     secure: dict[str, Any] = {"ssl": tls} if tls is not None and url.startswith("wss:") else {}
-    return await connect(
+    return await _NeverRedirected(
         url,
         **secure,
         additional_headers=headers,

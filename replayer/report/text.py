@@ -22,7 +22,19 @@ SHOWN_DIFFERENCES = 20
 
 
 def _printable(text: str) -> str:
+    """Control, format (bidi overrides such as U+202E) and separator characters escaped:
+    text from a cassette or a target can neither drive a terminal nor reorder a line."""
+    if text.isprintable():
+        return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
+printable = _printable
+
+
+def printable_lines(text: str) -> str:
+    """:func:`printable` for each line of a multi-line text, line breaks kept."""
+    return "\n".join(_printable(line) for line in text.split("\n"))
 
 
 def format_result(result: Result) -> str:

@@ -21,9 +21,18 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from retape.cassette.errors import CassetteError
 from retape.cassette.locate import Locator
+from retape.cassette.model import MAX_JSON_DEPTH  # deeper JSON would overflow its walkers
 
-# Deeper JSON would overflow the recursion of anything that walks or serialises it.
-MAX_JSON_DEPTH = 200
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_SECONDS",
+    "format_place",
+    "json_problem",
+    "schema",
+    "validate_data",
+]
+
+
 # Seconds (``at``, ``duration``): finite, and at most about 11.5 days, so ``--speed`` can
 # never be told to wait forever (the schema says the maximum; NaN needs saying here).
 MAX_SECONDS = 1_000_000
