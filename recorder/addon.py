@@ -20,7 +20,7 @@ from mitmproxy import ctx, exceptions, http, version
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from retape.recorder.capture import DEFAULT_MAX_BODY, stream_for
-from retape.recorder.convert import http_interaction, websocket_interaction
+from retape.recorder.convert import http_interaction, request_headers, websocket_interaction
 from retape.recorder.guard import interaction_problem
 
 from retape import __version__
@@ -28,7 +28,7 @@ from retape.cassette.errors import CassetteError
 from retape.cassette.model import Interaction, Recording
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules, load_rules
-from retape.cassette.writer import CassetteWriter
+from retape.cassette.writer import CassetteWriter, rewrite_interactions
 from retape.common.errors import RetapeError
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Recorder:
         self._started = time.time()
         self._open_sessions: dict[str, http.HTTPFlow] = {}
         self._max_body = DEFAULT_MAX_BODY
+        self._learned_at_first_write: int | None = None
 
     def load(self, loader: Loader) -> None:
         loader.add_option("retape_out", str, "", "Cassette file to append interactions to.")
@@ -123,6 +124,10 @@ class Recorder:
             logger.warning("retape_out is not set: nothing will be recorded")
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        # Learn the request's credentials now, before any interaction that overlaps this
+        # one (a websocket session, a slow stream) is written with them in it.
+        self._redactor.headers(request_headers(flow.request))
+        self._redactor.path(flow.request.path)
         self._stream(flow.request)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -163,8 +168,9 @@ class Recorder:
         if flow.websocket is not None or self.writer is None:
             return
         message = flow.error.msg if flow.error else "unknown error"
-        path = flow.request.path.split("?", 1)[0]  # a query may carry a credential
-        logger.warning("not recorded: %s %s failed: %s", flow.request.method, path, message)
+        # Neither path nor query: either may carry a credential (a webhook, a bot token).
+        message = self._redactor.text(message.replace(flow.request.path, "<path>"))
+        logger.warning("not recorded: %s request failed: %s", flow.request.method, message)
 
     def done(self) -> None:
         # Sessions still open at shutdown are kept, recorded as dropped (close by none).
@@ -185,14 +191,37 @@ class Recorder:
                 raise ValueError(problem)
             self.writer.append(interaction)
         except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
-            logger.warning("not recorded: %s", exc)
+            logger.warning("not recorded: %s", self._redactor.text(str(exc)))
             return
         self.written += 1
+        if self._learned_at_first_write is None:
+            self._learned_at_first_write = self._redactor.learned
 
     def _close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self.writer is None:
+            return
+        path = self.writer.path
+        self.writer.close()
+        self.writer = None
+        first, self._learned_at_first_write = self._learned_at_first_write, None
+        if first is not None and self._redactor.learned > first:
+            self._scrub_written(path)
+
+    def _scrub_written(self, path: Path) -> None:
+        """Values learned after the first interaction was written may sit in lines that
+        are already on disk (a token minted in a response, pasted earlier in a websocket
+        message). If any is there, the file is rewritten atomically with everything
+        learned. A recorder killed before this point leaves those lines as they were:
+        docs/security.md says so."""
+        try:
+            text = path.read_text(encoding="utf-8")
+            if not any(form in text for form in self._redactor.known_forms()):
+                return
+            rewrite_interactions(path, self._redactor.interaction)
+        except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
+            logger.warning("could not rescrub %s: %s", path, self._redactor.text(str(exc)))
+            return
+        logger.info("rewrote %s: values learned late were scrubbed from earlier lines", path)
 
 
 def _rules() -> Rules:

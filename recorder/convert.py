@@ -17,10 +17,11 @@ import time
 from mitmproxy import http
 from mitmproxy.websocket import WebSocketData
 from retape.recorder.capture import DEFAULT_MAX_BODY, BodyCapture
-from retape.recorder.decode import DECODABLE, TooLarge, decode
+from retape.recorder.decode import TooLarge, codings, decode_all
 
 from retape.cassette.model import Body, Close, Header, Interaction, Message, Request, Response
 from retape.cassette.redact import Redactor
+from retape.cassette.validate import MAX_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ def http_interaction(
         type=kind,
         request=_request(flow.request, max_body),
         response=_response(flow.response, max_body),
-        at=max(0.0, flow.request.timestamp_start - started),
-        duration=max(0.0, end - flow.request.timestamp_start),
+        at=_seconds(flow.request.timestamp_start - started),
+        duration=_seconds(end - flow.request.timestamp_start),
         http_version=flow.request.http_version,
     )
     return redactor.interaction(raw)
@@ -70,7 +71,7 @@ def websocket_interaction(
     messages = [
         Message.from_frame(
             "client" if m.from_client else "server",
-            max(0.0, m.timestamp - opened),
+            _seconds(m.timestamp - opened),
             m.content.decode("utf-8", "replace") if m.is_text else m.content,
         )
         for m in flow.websocket.messages
@@ -81,13 +82,18 @@ def websocket_interaction(
         type="websocket",
         request=_request(flow.request, max_body),
         response=_response(flow.response, max_body),
-        at=max(0.0, flow.request.timestamp_start - started),
-        duration=max(0.0, end - flow.request.timestamp_start),
+        at=_seconds(flow.request.timestamp_start - started),
+        duration=_seconds(end - flow.request.timestamp_start),
         http_version=flow.request.http_version,
         messages=messages,
         close=session_close(flow.websocket),
     )
     return redactor.interaction(raw)
+
+
+def _seconds(value: float) -> float:
+    """A time offset as the format bounds it: a clock that jumped costs no interaction."""
+    return min(float(MAX_SECONDS), max(0.0, value))
 
 
 def session_close(websocket: WebSocketData) -> Close:
@@ -115,6 +121,11 @@ def _response(response: http.Response, max_body: int) -> Response:
         body=_body(response, max_body),
         reason=response.reason,
     )
+
+
+def request_headers(request: http.Request) -> list[Header]:
+    """A request's header fields as the cassette stores them (for early learning)."""
+    return _headers(request.headers)
 
 
 def _headers(headers: http.Headers) -> list[Header]:
@@ -163,11 +174,16 @@ def _note(size: int, sha256: str, content_type: str, declared: str) -> Body:
 
 
 def _decoded(raw: bytes, declared: str, max_body: int) -> tuple[bytes, str | None]:
-    """(content, the encoding it was decoded from); raises TooLarge past ``max_body``."""
-    if declared.lower() not in DECODABLE:
+    """(content, the encoding it was decoded from); raises TooLarge past ``max_body``.
+
+    Every coding the recorder knows is undone, stacked ones too (``gzip, gzip``,
+    ``x-gzip``), so what reaches redaction is the plain body: a secret inside compressed
+    bytes could not be found.
+    """
+    if not declared or codings(declared) is None:
         return raw, None
     try:
-        return decode(raw, declared, max_body), declared
+        return decode_all(raw, declared, max_body), declared
     except ValueError:
         logger.warning("kept a %s body undecoded: it is not valid %s", declared, declared)
         return raw, None

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from retape.cassette.dump import dump_cassette
 from retape.cassette.load import find_cassettes, load_cassette, load_text, read_text
 from retape.cassette.redact import Redactor
 from retape.cassette.scan import scan_data
+from retape.cassette.writer import write_atomically
 from retape.common.errors import RetapeError
 from retape.rule_flags import add_rule_arguments, rules_from_args
 
@@ -44,27 +43,6 @@ def _scan(args: argparse.Namespace) -> int:
         return 1
     print(f"clean: {len(files)} cassette(s), nothing that looks like a secret")
     return 0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` so a crash leaves either the old file or the new one, never a mix."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _redact(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ The values are secrets: they are never part of a message, ``repr`` or report, an
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -21,11 +22,12 @@ from retape.replayer.auth.mask import MASK, Masker
 from retape.replayer.auth.secrets import parse_secrets
 
 from retape.cassette.model import Header, Request
-from retape.cassette.redact import is_placeholder
+from retape.cassette.redact import PLACEHOLDER_RE, is_placeholder
 from retape.common.errors import RetapeError
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_K8S_PREFIX = "base64url.bearer.authorization.k8s.io."
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110)
 __all__ = ["MASK", "Credentials", "credentials_from_args", "secret_parts"]
 
@@ -80,6 +82,43 @@ class Credentials:
             and not is_placeholder(value)
         ]
         return kept + list(self.headers) if request.credentials else kept
+
+    @property
+    def bearer(self) -> str | None:
+        """The token of a live ``Authorization: Bearer`` header, if one is sent."""
+        for name, value in self.headers:
+            scheme, _, token = value.strip().partition(" ")
+            if name.lower() == "authorization" and scheme.lower() == "bearer" and token:
+                return token.strip()
+        return None
+
+    def subprotocols(self, offered: list[str]) -> list[str]:
+        """The recorded websocket subprotocol offer with its redacted token filled in.
+
+        A placeholder takes its ``--secret N=VAR`` value, else the ``--bearer-env`` token
+        (base64url-encoded for Kubernetes' ``base64url.bearer.authorization.k8s.io.``);
+        with neither, that entry (and a ``bearer`` marker before it) is not offered.
+        """
+        token = self.bearer
+        out: list[str] = []
+        for item in offered:
+            if not is_placeholder(item):
+                out.append(item)
+                continue
+            live = token
+            if token is not None and item.startswith(_K8S_PREFIX):
+                live = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+            def fill(match: re.Match[str], live: str | None = live) -> str:
+                return self.secrets.get(match[0]) or live or match[0]
+
+            filled = PLACEHOLDER_RE.sub(fill, item)
+            if is_placeholder(filled):
+                if out and out[-1].lower() == "bearer":
+                    out.pop()
+                continue
+            out.append(filled)
+        return out
 
     def scrub(self, text: str) -> str:
         """``text`` with every live secret masked, in every form (see :mod:`auth.mask`)."""

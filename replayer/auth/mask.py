@@ -21,39 +21,15 @@ chance everywhere. The mask never holds a byte of the value.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
-from urllib.parse import quote, quote_plus
 
+from retape.cassette.forms import forms_of
 from retape.cassette.model import Message
 
 MASK = "<credential>"
 MIN_MASKED = 4
-
-
-def forms_of(value: str) -> set[str]:
-    """The ways a value may come back: raw, percent-encoded, base64 and base64url (with
-    and without padding), JSON-escaped, and, for a base64 credential (``Basic``), the
-    text it encodes."""
-    raw = value.encode("utf-8", "surrogateescape")
-    forms = {value, quote(value, safe=""), quote_plus(value), quote(value)}
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = encoded.decode("ascii")
-        forms |= {text, text.rstrip("=")}
-    forms.add(value.replace("\\", "\\\\").replace('"', '\\"').replace("/", "\\/"))
-    if re.fullmatch(r"[A-Za-z0-9+/_-]{8,}={0,2}", value):
-        try:
-            decoded = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_")
-            text = decoded.decode("utf-8")
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            if text.isprintable():
-                forms.add(text)
-                forms |= {part for part in text.split(":") if len(part) >= MIN_MASKED}
-    return {form for form in forms if len(form) >= MIN_MASKED}
 
 
 class Masker:
@@ -71,7 +47,7 @@ class Masker:
         if not isinstance(value, str) or len(value.strip()) < MIN_MASKED:
             return
         value = value.strip()
-        new = forms_of(value) - self._forms
+        new = forms_of(value, shortest=MIN_MASKED) - self._forms
         if not new:
             return
         self._forms |= new

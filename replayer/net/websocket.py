@@ -224,7 +224,7 @@ async def replay_websocket(
     """
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
-    offered = subprotocols_of(request.headers)
+    offered = credentials.subprotocols(subprotocols_of(request.headers))
     try:
         ws = await _open(url, headers=headers, offered=offered, timeout=timeout, tls=tls)
     except InvalidStatus as exc:

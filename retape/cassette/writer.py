@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from retape.cassette.dump import dump_header, dump_interaction
@@ -97,3 +99,44 @@ class CassetteWriter:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1
+
+
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
+    """Replace ``path`` so a crash leaves either the old file or the new one, never a mix.
+
+    ``text`` may be an iterable of pieces, written as they come (a rewrite of a large
+    cassette never holds it whole).
+    """
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for piece in [text] if isinstance(text, str) else text:
+                handle.write(piece)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def rewrite_interactions(path: Path, change: Callable[[Interaction], Interaction]) -> None:
+    """Rewrite a closed cassette atomically with ``change`` applied to every interaction,
+    reading and writing one interaction at a time."""
+    from retape.cassette.stream import iter_interactions, open_cassette
+
+    recording = open_cassette(path).recording
+
+    def pieces() -> Iterable[str]:
+        yield dump_header(recording)
+        for interaction in iter_interactions(path):
+            yield dump_interaction(change(interaction))
+
+    write_atomically(path, pieces())
