@@ -58,6 +58,7 @@ _K8S_PROTOCOL = re.compile(r"(base64url\.bearer\.authorization\.k8s\.io\.)(.+)")
 _BOUNDARY = re.compile(r'(?i)boundary="?([^";]+)"?')
 _PART_NAME = re.compile(r'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"')
 MIN_KNOWN_SECRET = 8
+_HIGH_AS_NUL = {code: 0 for code in range(0x80, 0x100)}
 KNOWN = "known-credential"
 
 
@@ -106,6 +107,8 @@ class Redactor:
         return len(self._numbers)
 
     def placeholder(self, secret: str, rule: str = "secret") -> str:
+        if PLACEHOLDER_RE.fullmatch(secret.strip()):
+            return secret  # already redacted: redaction is idempotent
         digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
         if digest not in self._numbers:
             self._numbers[digest] = self._next
@@ -154,11 +157,14 @@ class Redactor:
             text = text[: span.start] + self.placeholder(secret, span.rule) + text[span.end :]
         return text
 
-    def text(self, text: str, *, params: bool = False) -> str:
+    def text(self, text: str, *, params: bool = False, view: str | None = None) -> str:
+        """``text`` with every secret replaced. ``view`` (same length) is what the rules
+        read instead, when that differs from what known values are searched in."""
         if not text:
             return text
-        params = params or self.rules.looks_like_form(text)
-        spans = self.rules.spans(text, params=params)
+        view = text if view is None else view
+        params = params or self.rules.looks_like_form(view)
+        spans = self.rules.spans(view, params=params)
         known = self._known()
         if known is not None:
             spans += [Span(m.start(), m.end(), KNOWN) for m in known.finditer(text)]
@@ -166,9 +172,10 @@ class Redactor:
 
     def binary(self, data: bytes) -> bytes:
         """Bytes read as Latin-1 (one character per byte, so nothing is lost): token
-        shapes, secret fields and known values are found in binary frames too."""
+        shapes, secret fields and known values are found in binary frames too. The rules
+        read bytes over 0x7f as NUL, so a token next to binary noise still ends there."""
         text = data.decode("latin-1")
-        scrubbed = self.text(text)
+        scrubbed = self.text(text, view=text.translate(_HIGH_AS_NUL))
         return data if scrubbed == text else scrubbed.encode("latin-1")
 
     def path(self, path: str) -> str:

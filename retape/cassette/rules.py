@@ -102,6 +102,11 @@ TOKEN_SHAPES: tuple[TokenShape, ...] = (
         re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9/_-]{16,})"),
         group=1,
     ),
+    TokenShape(  # a webhook path forwarded without its host
+        "slack-webhook-path",
+        re.compile(r"/services/(T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{16,})"),
+        group=1,
+    ),
     TokenShape(
         "discord-webhook",
         re.compile(r"discord(?:app)?\.com/api/webhooks/(\d+/[A-Za-z0-9_-]{20,})"),
