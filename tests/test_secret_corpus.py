@@ -284,7 +284,8 @@ HAND_PLANTED = {
         req_headers=[("Content-Type", "multipart/form-data; boundary=XyZ")],
         req_body=Body(
             "text",
-            '--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\nhp-mp-0123\r\n--XyZ--\r\n',
+            '--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\n'
+            "hp-mp-0123\r\n--XyZ--\r\n",
         ),
     ),
     "graphql-inline": _http(
