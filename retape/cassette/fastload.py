@@ -231,7 +231,9 @@ def parse(text: str) -> Any | None:
 _TOP = frozenset({"retape", "recording", "interactions"})
 _INTERACTION = frozenset(
     {"id", "type", "at", "duration", "http_version", "request", "response", "messages", "close"}
+    | {"uses"}
 )
+_CORRELATION = frozenset({"name", "value", "from", "match", "to", "enabled"})
 _REQUEST = frozenset({"method", "path", "headers", "credentials", "body"})
 _RESPONSE = frozenset({"status", "reason", "headers", "body"})
 _BODY = frozenset(
@@ -350,6 +352,32 @@ def _close(value: Any) -> bool:
     return "by" not in value or value["by"] in ("client", "server", "none")
 
 
+def _uses(value: Any) -> bool:
+    """The schema's shape of ``uses:``; the references themselves are semantic checks."""
+    if value is None:
+        return True
+    if type(value) is not list:
+        return False
+    for use in value:
+        if type(use) is not dict or not use.keys() <= _CORRELATION:
+            return False
+        if type(use.get("value")) is not str or not use["value"]:
+            return False
+        source, targets = use.get("from"), use.get("to")
+        if type(source) is not str or not source.startswith("#"):
+            return False
+        if type(targets) is not list or not targets or any(type(t) is not str for t in targets):
+            return False
+        if "name" in use and type(use["name"]) is not str:
+            return False
+        match = use.get("match", "")
+        if type(match) is not str or ("match" in use and not 0 < len(match) <= 1000):
+            return False
+        if "enabled" in use and type(use["enabled"]) is not bool:
+            return False
+    return True
+
+
 def _interaction(value: Any) -> bool:
     if type(value) is not dict or not value.keys() <= _INTERACTION:
         return False
@@ -369,7 +397,10 @@ def _interaction(value: Any) -> bool:
     ):
         return False
     return (
-        _request(value["request"]) and _response(value["response"]) and _close(value.get("close"))
+        _request(value["request"])
+        and _response(value["response"])
+        and _close(value.get("close"))
+        and _uses(value.get("uses"))
     )
 
 

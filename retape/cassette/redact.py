@@ -38,6 +38,7 @@ from retape.cassette.forms import forms_of
 from retape.cassette.model import (
     Body,
     Close,
+    Correlation,
     Header,
     Interaction,
     Message,
@@ -393,4 +394,10 @@ class Redactor:
             ),
             messages=[self.message(m) for m in interaction.messages],
             close=self.close(interaction.close),
+            uses=[self.correlation(c) for c in interaction.uses],
         )
+
+    def correlation(self, correlation: Correlation) -> Correlation:
+        """A correlation whose recorded value is redacted as its uses are: a minted secret
+        (a learned credential) becomes the same placeholder it is in the request."""
+        return replace(correlation, value=self.text(correlation.value) or correlation.value)

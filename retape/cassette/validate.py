@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
@@ -22,6 +23,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from retape.cassette.errors import CassetteError
 from retape.cassette.locate import Locator
 from retape.cassette.model import MAX_JSON_DEPTH  # deeper JSON would overflow its walkers
+from retape.cassette.refs import RefError, Source, Target
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -188,8 +190,42 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
+def correlation_problem(use: dict[str, Any], ident: int) -> tuple[str, str] | None:
+    """Why a ``uses:`` item of interaction ``ident`` cannot be followed: (key, message)."""
+    try:
+        source = Source.parse(use["from"])
+    except RefError as exc:
+        return "from", str(exc)
+    targets: list[Target] = []
+    for number, text in enumerate(use["to"]):
+        try:
+            targets.append(Target.parse(text))
+        except RefError as exc:
+            return f"to[{number}]", str(exc)
+    if source.id > ident:
+        return "from", f"#{source.id} comes after this interaction (#{ident})"
+    # From this interaction itself: only a server message used by a later client message.
+    if source.id == ident and (
+        source.part != "message"
+        or any(t.part != "message" or (t.index or 0) <= (source.index or 0) for t in targets)
+    ):
+        return "from", (
+            "a value from this interaction itself can only be a server message used by "
+            "a later client message"
+        )
+    if use.get("match") is not None:
+        try:
+            pattern = re.compile(use["match"])
+        except re.error as exc:
+            return "match", f"not a regular expression: {exc}"
+        if pattern.groups < 1:
+            return "match", "needs a group, (...), around the value"
+    return None
+
+
 def _semantic_errors(data: dict[str, Any]) -> Problem | None:
-    """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads."""
+    """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads,
+    correlations that refer to earlier interactions in words that parse."""
     seen: set[int] = set()
     for index, interaction in enumerate(data.get("interactions") or []):
         ident = interaction["id"]
@@ -213,6 +249,16 @@ def _semantic_errors(data: dict[str, Any]) -> Problem | None:
             problem = _payload_problem(payload)
             if problem:
                 return [*where, problem[0]], problem[1]
+        for number, use in enumerate(interaction.get("uses") or []):
+            found = correlation_problem(use, ident)
+            if found:
+                key, message = found
+                place: list[str | int] = ["interactions", index, "uses", number]
+                if key.startswith("to["):
+                    place += ["to", int(key[3:-1])]
+                else:
+                    place.append(key)
+                return place, message
     return None
 
 
