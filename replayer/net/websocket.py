@@ -43,6 +43,9 @@ HANDSHAKE_MANAGED = frozenset(
     | {"sec-websocket-protocol", "sec-websocket-accept"}
 )
 NORMAL_CLOSURE = 1000
+# One received message over this closes the session (1009, "message too big"): replay
+# memory per message is bounded whatever a target sends. docs/security.md.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 EXTRA_WINDOW = 0.25  # seconds spent listening for unrecorded messages before a client close
 KEPT_EXTRA = 100  # unrecorded messages kept for the comparison; the rest are only counted
 
@@ -103,7 +106,7 @@ async def _open(
         open_timeout=timeout,
         close_timeout=timeout,
         ping_interval=None,  # send only what was recorded
-        max_size=None,
+        max_size=MAX_MESSAGE_BYTES,  # a hostile target cannot make one message cost more
         user_agent_header=None,  # a recorded User-Agent, if any, is in ``headers``
         proxy=None,  # never route replay traffic through an environment proxy
     )

@@ -27,6 +27,7 @@ from retape.cassette.refs import RefError, Source, Target
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "MAX_MESSAGES",
     "MAX_SECONDS",
     "format_place",
     "json_problem",
@@ -38,6 +39,9 @@ __all__ = [
 # Seconds (``at``, ``duration``): finite, and at most about 11.5 days, so ``--speed`` can
 # never be told to wait forever (the schema says the maximum; NaN needs saying here).
 MAX_SECONDS = 1_000_000
+# Messages in one websocket interaction: a session is loaded whole for its replay, so
+# this bounds what one interaction can cost (docs/security.md).
+MAX_MESSAGES = 1_000_000
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -235,6 +239,10 @@ def _semantic_errors(data: dict[str, Any]) -> Problem | None:
         for key in ("at", "duration"):
             if not _finite(interaction.get(key, 0)):
                 return ["interactions", index, key], "expected a finite number of seconds"
+        if len(interaction.get("messages") or ()) > MAX_MESSAGES:
+            return ["interactions", index, "messages"], (
+                f"more than {MAX_MESSAGES} messages in one session"
+            )
         for number, message in enumerate(interaction.get("messages") or []):
             if not _finite(message.get("at", 0)):
                 return ["interactions", index, "messages", number, "at"], (
