@@ -52,13 +52,15 @@ def _redact(args: argparse.Namespace) -> int:
     for path, cassette in cassettes:
         before = read_text(path)
         redactor = Redactor.continuing(rules, before)
+        for interaction in cassette.interactions:  # learn the whole file first, as scan does
+            redactor.interaction(interaction)
+        original = [i.to_data() for i in cassette.interactions], cassette.recording.upstream
         cassette.interactions = [redactor.interaction(i) for i in cassette.interactions]
         cassette.recording.upstream = redactor.path(cassette.recording.upstream)
-        after = dump_cassette(cassette)
-        if after == before:
-            print(f"clean     {path}")
+        if ([i.to_data() for i in cassette.interactions], cassette.recording.upstream) == original:
+            print(f"clean     {path}")  # exactly when scan finds nothing
             continue
-        write_atomically(path, after)
+        write_atomically(path, dump_cassette(cassette))
         print(f"redacted  {path}  ({redactor.assigned} distinct secret(s) replaced)")
     return 0
 
