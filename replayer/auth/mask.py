@@ -77,10 +77,12 @@ class Masker:
         return self._walk(value)
 
     def _walk(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
+        if isinstance(value, str):  # unchanged values keep their type (a StrEnum stays one)
+            masked = self.text(value)
+            return value if masked == value else masked
         if isinstance(value, bytes | bytearray):
-            return self.bytes(bytes(value))
+            masked_bytes = self.bytes(bytes(value))
+            return value if masked_bytes == value else masked_bytes
         if isinstance(value, dict):
             return {self._walk(k): self._walk(v) for k, v in value.items()}
         if isinstance(value, tuple):
