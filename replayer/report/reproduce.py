@@ -101,6 +101,25 @@ def _python_header(header: Header) -> str:
     return f"({name!r}, {' + '.join(pieces)})"
 
 
+_K8S = "base64url.bearer.authorization.k8s.io."
+
+
+def _subprotocols_expression(offered: list[str]) -> str:
+    """The offer as Python source; a redacted token is read from ``$TOKEN``."""
+    if not offered:
+        return "None"
+    items = []
+    for item in offered:
+        if not PLACEHOLDER_RE.search(item):
+            items.append(repr(item))
+        elif item.startswith(_K8S):
+            encoded = 'base64.urlsafe_b64encode(os.environ["TOKEN"].encode()).decode().rstrip("=")'
+            items.append(f"{_K8S!r} + {encoded}")
+        else:
+            items.append('os.environ["TOKEN"]')
+    return "[" + ", ".join(items) + "]"
+
+
 def websocket_script(interaction: Interaction, *, live: Credentials, probe: Probe | None) -> str:
     """A shell here-document running a Python websocket client through the recording."""
     request = interaction.request
@@ -114,10 +133,10 @@ def websocket_script(interaction: Interaction, *, live: Credentials, probe: Prob
                 continue
             kind = message.value.get("type") if isinstance(message.value, dict) else None
             steps.append(f"None,  # recorded: {kind}" if isinstance(kind, str) else "None,")
-    offered = subprotocols_of(request.headers)
+    offered = _subprotocols_expression(subprotocols_of(request.headers))
     url = f'os.environ["TARGET"].replace("http", "ws", 1) + {request.path!r}'
     lines = [
-        "import asyncio, os",
+        "import asyncio, base64, os",
         "from websockets.asyncio.client import connect",
         "from websockets.exceptions import InvalidStatus",
         "",
@@ -130,7 +149,7 @@ def websocket_script(interaction: Interaction, *, live: Credentials, probe: Prob
         "async def main():",
         "    try:",
         "        ws = await connect(URL, additional_headers=HEADERS,"
-        f" subprotocols={offered or None!r}, open_timeout=10)",
+        f" subprotocols={offered}, open_timeout=10)",
         "    except InvalidStatus as exc:",
         '        print("handshake refused:", exc.response.status_code, exc.response.body[:500])',
         "        return",
