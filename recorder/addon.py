@@ -1,13 +1,17 @@
 """The mitmproxy addon that appends each finished interaction to a cassette.
 
 Usable on its own: ``mitmdump -s recorder/addon.py --mode reverse:URL --set retape_out=x.yaml``.
-Each interaction is written the moment it completes, with a single append, so a recorder
-killed at any point (even SIGKILL) leaves every completed interaction on disk. Bodies
-stream through in bounded memory (see :mod:`recorder.capture`).
+The hooks only take a plain snapshot of each finished flow (:mod:`recorder.snapshot`);
+redaction, YAML and the single append run in a writer process (:mod:`recorder.sink`),
+off mitmproxy's event loop. A response is forwarded only once its interaction is
+written, so a recorder killed at any point (even SIGKILL) leaves every interaction a
+client saw complete on disk. Bodies stream through in bounded memory (see
+:mod:`recorder.capture`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -15,20 +19,17 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
 from mitmproxy import ctx, exceptions, http, version
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from retape.recorder.capture import DEFAULT_MAX_BODY, stream_for
-from retape.recorder.convert import http_interaction, request_headers, websocket_interaction
-from retape.recorder.guard import interaction_problem
+from retape.recorder.sink import Sink, SinkConfig
+from retape.recorder.snapshot import FlowSnapshot, http_snapshot, websocket_snapshot
 
 from retape import __version__
-from retape.cassette.errors import CassetteError
-from retape.cassette.model import Interaction, Recording
+from retape.cassette.model import Recording
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules, load_rules
-from retape.cassette.writer import CassetteWriter, rewrite_interactions
 from retape.common.errors import RetapeError
 
 logger = logging.getLogger(__name__)
@@ -57,13 +58,12 @@ class Recorder:
     """Writes HTTP exchanges at ``response`` and websocket sessions at ``websocket_end``."""
 
     def __init__(self) -> None:
-        self.writer: CassetteWriter | None = None
+        self._rules = Rules()
+        self.writer: Sink | None = None
         self.written = 0
-        self._redactor = Redactor()
         self._started = time.time()
         self._open_sessions: dict[str, http.HTTPFlow] = {}
         self._max_body = DEFAULT_MAX_BODY
-        self._learned_at_first_write: int | None = None
 
     def load(self, loader: Loader) -> None:
         loader.add_option("retape_out", str, "", "Cassette file to append interactions to.")
@@ -102,7 +102,7 @@ class Recorder:
             raise exceptions.OptionsError("retape_max_body must be 0 or more bytes")
         self._max_body = ctx.options.retape_max_body
         self._close()
-        self._redactor = Redactor(_rules())  # one per cassette: placeholders numbered per file
+        rules = self._rules = _rules()  # one Redactor per cassette (in the writer)
         if not ctx.options.retape_out:
             return
         recording = Recording(
@@ -111,23 +111,25 @@ class Recorder:
             mitmproxy=version.VERSION,
             upstream=ctx.options.retape_upstream or _reverse_target(),
         )
-        try:
-            self.writer = CassetteWriter(
-                ctx.options.retape_out, recording, durable=ctx.options.retape_durable
-            )
-        except CassetteError as exc:
-            raise exceptions.OptionsError(str(exc)) from None
         self._started = time.time()
+        config = SinkConfig(
+            path=ctx.options.retape_out,
+            recording=recording,
+            rules=rules,
+            durable=ctx.options.retape_durable,
+            started=self._started,
+            max_body=self._max_body,
+        )
+        try:
+            self.writer = Sink(config, self._written)
+        except RetapeError as exc:  # cannot write or lock the cassette
+            raise exceptions.OptionsError(str(exc)) from None
 
     def running(self) -> None:
         if self.writer is None:
             logger.warning("retape_out is not set: nothing will be recorded")
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        # Learn the request's credentials now, before any interaction that overlaps this
-        # one (a websocket session, a slow stream) is written with them in it.
-        self._redactor.headers(request_headers(flow.request))
-        self._redactor.path(flow.request.path)
         self._stream(flow.request)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
@@ -148,28 +150,25 @@ class Recorder:
         if capture is not None:
             message.stream = capture
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
+        """mitmproxy awaits the returned future: the response waits until it is written."""
         if flow.websocket is not None or flow.response is None:
-            return  # an accepted handshake is written with its session at websocket_end
-        limit = self._max_body
-        self._write(lambda: http_interaction(flow, self._redactor, self._started, max_body=limit))
+            return None  # an accepted handshake is written with its session at websocket_end
+        return self._write(http_snapshot, flow)
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         self._open_sessions[flow.id] = flow
 
-    def websocket_end(self, flow: http.HTTPFlow) -> None:
+    def websocket_end(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
         self._open_sessions.pop(flow.id, None)
-        limit = self._max_body
-        self._write(
-            lambda: websocket_interaction(flow, self._redactor, self._started, max_body=limit)
-        )
+        return self._write(websocket_snapshot, flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is not None or self.writer is None:
             return
         message = flow.error.msg if flow.error else "unknown error"
         # Neither path nor query: either may carry a credential (a webhook, a bot token).
-        message = self._redactor.text(message.replace(flow.request.path, "<path>"))
+        message = Redactor(self._rules).text(message.replace(flow.request.path, "<path>"))
         logger.warning("not recorded: %s request failed: %s", flow.request.method, message)
 
     def done(self) -> None:
@@ -178,50 +177,30 @@ class Recorder:
             self.websocket_end(flow)
         self._close()
 
-    def _write(self, build: Callable[[], Interaction]) -> None:
-        """Convert and append one interaction; a failure costs that interaction only."""
+    def _write(
+        self, snapshot: Callable[[http.HTTPFlow, float], FlowSnapshot], flow: http.HTTPFlow
+    ) -> asyncio.Future[None] | None:
+        """Hand one finished flow to the writer; a failure costs that interaction only."""
         if self.writer is None:
-            return
+            return None
         try:
-            interaction = build()
-            # A block that would not validate must not reach the file: it would make the
-            # whole cassette unreadable, including everything recorded before it.
-            problem = interaction_problem(interaction.to_data())
-            if problem:
-                raise ValueError(problem)
-            self.writer.append(interaction)
-        except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
-            logger.warning("not recorded: %s", self._redactor.text(str(exc)))
-            return
-        self.written += 1
-        if self._learned_at_first_write is None:
-            self._learned_at_first_write = self._redactor.learned
+            taken = snapshot(flow, time.time())
+        except (UnicodeError, ValueError) as exc:
+            logger.warning("not recorded: %s", exc)
+            return None
+        return self.writer.submit(taken)
+
+    def _written(self, problem: str | None) -> None:
+        """The writer's answer for one interaction, in the order they were handed over."""
+        if problem is None:
+            self.written += 1
+        else:
+            logger.warning("not recorded: %s", problem)
 
     def _close(self) -> None:
-        if self.writer is None:
-            return
-        path = self.writer.path
-        self.writer.close()
-        self.writer = None
-        first, self._learned_at_first_write = self._learned_at_first_write, None
-        if first is not None and self._redactor.learned > first:
-            self._scrub_written(path)
-
-    def _scrub_written(self, path: Path) -> None:
-        """Values learned after the first interaction was written may sit in lines that
-        are already on disk (a token minted in a response, pasted earlier in a websocket
-        message). If any is there, the file is rewritten atomically with everything
-        learned. A recorder killed before this point leaves those lines as they were:
-        docs/security.md says so."""
-        try:
-            text = path.read_text(encoding="utf-8")
-            if not any(form in text for form in self._redactor.known_forms()):
-                return
-            rewrite_interactions(path, self._redactor.interaction)
-        except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
-            logger.warning("could not rescrub %s: %s", path, self._redactor.text(str(exc)))
-            return
-        logger.info("rewrote %s: values learned late were scrubbed from earlier lines", path)
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 def _rules() -> Rules:

@@ -10,8 +10,8 @@ from retape.cassette.dump import dump_cassette
 from retape.cassette.load import find_cassettes, load_cassette, load_text, read_text
 from retape.cassette.redact import Redactor
 from retape.cassette.scan import scan_data
-from retape.cassette.writer import write_atomically
-from retape.common.errors import RetapeError
+from retape.common.errors import ExitStatus, RetapeError
+from retape.common.files import write_atomically
 from retape.rule_flags import add_rule_arguments, rules_from_args
 
 
@@ -26,7 +26,7 @@ def _validate(args: argparse.Namespace) -> int:
     for path in _cassettes(args.paths):
         cassette = load_cassette(path)
         print(f"ok    {path}  ({len(cassette.interactions)} interactions)")
-    return 0
+    return ExitStatus.OK
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -40,9 +40,9 @@ def _scan(args: argparse.Namespace) -> int:
             findings += 1
     if findings:
         print(f"{findings} possible secret(s) in {len(files)} cassette(s)", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     print(f"clean: {len(files)} cassette(s), nothing that looks like a secret")
-    return 0
+    return ExitStatus.OK
 
 
 def _redact(args: argparse.Namespace) -> int:
@@ -62,7 +62,7 @@ def _redact(args: argparse.Namespace) -> int:
             continue
         write_atomically(path, dump_cassette(cassette))
         print(f"redacted  {path}  ({redactor.assigned} distinct secret(s) replaced)")
-    return 0
+    return ExitStatus.OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

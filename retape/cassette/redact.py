@@ -68,6 +68,11 @@ def is_placeholder(value: str) -> bool:
     return PLACEHOLDER_RE.search(value) is not None
 
 
+def highest_placeholder(text: str) -> int:
+    """The largest N of any ``<redacted:N>`` in ``text`` (0 when there is none)."""
+    return max((int(n) for n in _NUMBER.findall(text)), default=0)
+
+
 def placeholders_in(value: Any) -> set[str]:
     """Every placeholder inside a string or a JSON-like structure."""
     if isinstance(value, str):
@@ -99,8 +104,7 @@ class Redactor:
     @classmethod
     def continuing(cls, rules: Rules, existing_text: str) -> Redactor:
         """A redactor whose numbers start after the placeholders already in a cassette."""
-        used = [int(n) for n in _NUMBER.findall(existing_text)]
-        return cls(rules, first_number=max(used, default=0) + 1)
+        return cls(rules, first_number=highest_placeholder(existing_text) + 1)
 
     @property
     def assigned(self) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from retape.cassette.dump import dump_header, dump_interaction
 from retape.cassette.errors import CassetteError
 from retape.cassette.load import load_text, read_text
 from retape.cassette.model import Interaction, Recording
+from retape.cassette.redact import highest_placeholder
+from retape.common.files import write_atomically
 
 
 class CassetteWriter:
@@ -32,6 +33,9 @@ class CassetteWriter:
         self.durable = durable
         self._fd = self._open_locked()
         self.next_id = 1
+        # A second session appended to a file continues its placeholder numbers too, so
+        # two different secrets never share one "<redacted:N>" (``--secret N=VAR``).
+        self.next_placeholder = 1
         try:
             if os.fstat(self._fd).st_size == 0:
                 self._write(dump_header(recording))
@@ -60,6 +64,7 @@ class CassetteWriter:
             )
         if not text.endswith("\n"):
             self._write("\n")
+        self.next_placeholder = highest_placeholder(text) + 1
         return max((i["id"] for i in data.get("interactions") or []), default=0) + 1
 
     def _open_locked(self) -> int:
@@ -99,32 +104,6 @@ class CassetteWriter:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1
-
-
-def write_atomically(path: Path, text: str | Iterable[str]) -> None:
-    """Replace ``path`` so a crash leaves either the old file or the new one, never a mix.
-
-    ``text`` may be an iterable of pieces, written as they come (a rewrite of a large
-    cassette never holds it whole).
-    """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for piece in [text] if isinstance(text, str) else text:
-                handle.write(piece)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def rewrite_interactions(path: Path, change: Callable[[Interaction], Interaction]) -> None:
