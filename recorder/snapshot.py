@@ -12,11 +12,11 @@ cheaply and needs no mitmproxy to be read back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from retape.recorder.capture import BodyCapture
 
-from retape.cassette.model import Close
+from retape.cassette.model import Close, InteractionType, Sender
 
 if TYPE_CHECKING:
     from mitmproxy import http
@@ -62,13 +62,13 @@ class FlowSnapshot:
     ``frames`` are (sender, seconds since the handshake, text or bytes) in order.
     """
 
-    kind: str  # "http" or "websocket" (a rejected handshake is a websocket too)
+    kind: InteractionType  # a rejected handshake is a websocket too
     request: RequestSnapshot
     response: ResponseSnapshot
     started: float  # epoch seconds the request started
     ended: float  # epoch seconds the response (or the session) ended
     http_version: str
-    frames: tuple[tuple[str, float, bytes | str], ...] | None = None
+    frames: tuple[tuple[Sender, float, bytes | str], ...] | None = None
     close: Close | None = None
 
 
@@ -102,7 +102,7 @@ def websocket_snapshot(flow: http.HTTPFlow, now: float) -> FlowSnapshot:
     opened = flow.response.timestamp_end or flow.request.timestamp_start
     frames = tuple(
         (
-            "client" if m.from_client else "server",
+            _sender(m.from_client),
             max(0.0, m.timestamp - opened),
             m.content.decode("utf-8", "replace") if m.is_text else m.content,
         )
@@ -120,12 +120,16 @@ def websocket_snapshot(flow: http.HTTPFlow, now: float) -> FlowSnapshot:
     )
 
 
+def _sender(from_client: bool) -> Sender:
+    return "client" if from_client else "server"
+
+
 def session_close(websocket: WebSocketData) -> Close:
     """Plain-typed close; ``by: none`` with 1006 when no close frame was exchanged."""
     code = websocket.close_code
     if code is None or int(code) == ABNORMAL_CLOSURE:
         return Close(ABNORMAL_CLOSURE, "", "none")
-    by = "client" if websocket.closed_by_client else "server"
+    by: Literal["client", "server"] = "client" if websocket.closed_by_client else "server"
     return Close(int(code), str(websocket.close_reason or ""), by)
 
 
