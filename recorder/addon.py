@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from mitmproxy import ctx, exceptions, http, version
@@ -24,6 +25,7 @@ from retape.recorder.convert import http_interaction, websocket_interaction
 from retape.recorder.guard import interaction_problem
 
 from retape import __version__
+from retape.cassette.correlate import Correlator
 from retape.cassette.errors import CassetteError
 from retape.cassette.model import Interaction, Recording
 from retape.cassette.redact import Redactor
@@ -60,6 +62,7 @@ class Recorder:
         self.writer: CassetteWriter | None = None
         self.written = 0
         self._redactor = Redactor()
+        self._correlator = Correlator()
         self._started = time.time()
         self._open_sessions: dict[str, http.HTTPFlow] = {}
         self._max_body = DEFAULT_MAX_BODY
@@ -102,6 +105,7 @@ class Recorder:
         self._max_body = ctx.options.retape_max_body
         self._close()
         self._redactor = Redactor(_rules())  # one per cassette: placeholders numbered per file
+        self._correlator = Correlator()  # one per cassette: correlations stay inside it
         if not ctx.options.retape_out:
             return
         recording = Recording(
@@ -146,17 +150,21 @@ class Recorder:
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is not None or flow.response is None:
             return  # an accepted handshake is written with its session at websocket_end
-        limit = self._max_body
-        self._write(lambda: http_interaction(flow, self._redactor, self._started, max_body=limit))
+        self._write(
+            lambda ident: http_interaction(
+                flow, self._redactor, self._started, ident=ident, **self._options()
+            )
+        )
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         self._open_sessions[flow.id] = flow
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._open_sessions.pop(flow.id, None)
-        limit = self._max_body
         self._write(
-            lambda: websocket_interaction(flow, self._redactor, self._started, max_body=limit)
+            lambda ident: websocket_interaction(
+                flow, self._redactor, self._started, ident=ident, **self._options()
+            )
         )
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -172,12 +180,16 @@ class Recorder:
             self.websocket_end(flow)
         self._close()
 
-    def _write(self, build: Callable[[], Interaction]) -> None:
+    def _options(self) -> dict[str, Any]:
+        return {"max_body": self._max_body, "correlator": self._correlator}
+
+    def _write(self, build: Callable[[int], Interaction]) -> None:
         """Convert and append one interaction; a failure costs that interaction only."""
         if self.writer is None:
             return
+        ident = self.writer.next_id
         try:
-            interaction = build()
+            interaction = build(ident)
             # A block that would not validate must not reach the file: it would make the
             # whole cassette unreadable, including everything recorded before it.
             problem = interaction_problem(interaction.to_data())
@@ -186,6 +198,7 @@ class Recorder:
             self.writer.append(interaction)
         except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
             logger.warning("not recorded: %s", exc)
+            self._correlator.forget(ident)  # nothing later may point at an id never written
             return
         self.written += 1
 

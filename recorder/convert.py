@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import replace
 
 from mitmproxy import http
 from mitmproxy.websocket import WebSocketData
 from retape.recorder.capture import DEFAULT_MAX_BODY, BodyCapture
 from retape.recorder.decode import DECODABLE, TooLarge, decode
 
+from retape.cassette.correlate import Correlator
 from retape.cassette.model import Body, Close, Header, Interaction, Message, Request, Response
 from retape.cassette.redact import Redactor
 
@@ -34,8 +36,29 @@ def is_rejected_handshake(flow: http.HTTPFlow) -> bool:
     return flow.websocket is None and "websocket" in upgrade.lower() and not accepted
 
 
+def finish(
+    raw: Interaction, redactor: Redactor, correlator: Correlator | None, ident: int
+) -> Interaction:
+    """The interaction as it is written: redacted, numbered, with its correlations.
+
+    Correlations are inferred from the raw traffic (a cookie the server set is still
+    readable there), then their recorded values are redacted like the request that
+    carries them, so a minted secret is the same ``<redacted:N>`` in both places.
+    """
+    raw.id = ident
+    uses = correlator.observe(raw) if correlator is not None else []
+    redacted = redactor.interaction(raw)
+    return replace(redacted, uses=[redactor.correlation(c) for c in uses])
+
+
 def http_interaction(
-    flow: http.HTTPFlow, redactor: Redactor, started: float, *, max_body: int = DEFAULT_MAX_BODY
+    flow: http.HTTPFlow,
+    redactor: Redactor,
+    started: float,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    correlator: Correlator | None = None,
+    ident: int = 0,
 ) -> Interaction:
     """An HTTP exchange, or a rejected websocket handshake (``messages: []``, no close).
 
@@ -54,11 +77,17 @@ def http_interaction(
         duration=max(0.0, end - flow.request.timestamp_start),
         http_version=flow.request.http_version,
     )
-    return redactor.interaction(raw)
+    return finish(raw, redactor, correlator, ident)
 
 
 def websocket_interaction(
-    flow: http.HTTPFlow, redactor: Redactor, started: float, *, max_body: int = DEFAULT_MAX_BODY
+    flow: http.HTTPFlow,
+    redactor: Redactor,
+    started: float,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    correlator: Correlator | None = None,
+    ident: int = 0,
 ) -> Interaction:
     """An accepted websocket session: handshake, every message in order, and how it ended.
 
@@ -87,7 +116,7 @@ def websocket_interaction(
         messages=messages,
         close=session_close(flow.websocket),
     )
-    return redactor.interaction(raw)
+    return finish(raw, redactor, correlator, ident)
 
 
 def session_close(websocket: WebSocketData) -> Close:

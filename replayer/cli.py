@@ -385,6 +385,11 @@ def run(args: argparse.Namespace) -> int:
         target=str(target),
     )
     started = time.monotonic()
+    left_behind: list[str] = []
+
+    def on_left_behind(path: str, notes: list[str]) -> None:
+        left_behind.extend(f"{path}: {note}" for note in notes)
+
     with RunReports(
         report,
         json=args.json,
@@ -407,9 +412,13 @@ def run(args: argparse.Namespace) -> int:
                     learner=learner,
                     deadline=args.deadline,
                     pacing=_pacing(args),
+                    on_left_behind=on_left_behind,
                 )
             )
         summary = reports.summary(duration=time.monotonic() - started)
+        summary = replace(summary, left_on_target=tuple(left_behind))
+        for note in left_behind:
+            report.note(note)
         if learner is not None:
             for path, count in learner.save():
                 report.note(f"learned {count} noise rule{'s' if count != 1 else ''} -> {path}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retape.replayer.auth.secrets import parse_secrets
 
@@ -36,6 +36,15 @@ class Credentials:
     headers: tuple[Header, ...] = field(default=(), repr=False)
     # Values for redaction placeholders in what the client sends (--secret N=VAR).
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Headers this one request carries from the live session (replayer.session_state): a
+    # credential the server minted, the cookie jar's Cookie. They replace the recorded
+    # header and win over --bearer-env/--header of the same name.
+    live: tuple[Header, ...] = field(default=(), repr=False)
+    minted: frozenset[str] = field(default=frozenset(), repr=False)  # masked like the rest
+
+    def with_live(self, headers: Iterable[Header], minted: Iterable[str] = ()) -> Credentials:
+        """These credentials, for one request that carries ``headers`` from its session."""
+        return replace(self, live=tuple(headers), minted=self.minted | frozenset(minted))
 
     @property
     def names(self) -> frozenset[str]:
@@ -50,19 +59,41 @@ class Credentials:
         carried = set(request.credentials)
         if carried:
             carried |= self.names
+        live = {name.lower() for name, _ in self.live}
         kept = [
             (name, value)
             for name, value in request.headers
             if name.lower() not in drop
             and name.lower() not in carried
+            and name.lower() not in live
             and not is_placeholder(value)
         ]
-        return kept + list(self.headers) if request.credentials else kept
+        supplied = [(n, v) for n, v in self.headers if n.lower() not in live]
+        return kept + (supplied if request.credentials else []) + self._live_headers()
+
+    def _live_headers(self) -> list[Header]:
+        """The live headers; a jar's Cookie keeps the cookies --header supplied that the
+        session did not set itself."""
+        out = []
+        for name, value in self.live:
+            given = [v for n, v in self.headers if n.lower() == name.lower() == "cookie"]
+            if given:
+                set_here = {pair.split("=", 1)[0].strip() for pair in value.split(";")}
+                kept = [
+                    pair.strip()
+                    for pair in given[0].split(";")
+                    if pair.strip() and pair.split("=", 1)[0].strip() not in set_here
+                ]
+                value = "; ".join([*kept, value]) if value else "; ".join(kept)
+            if value:
+                out.append((name, value))
+        return out
 
     def scrub(self, text: str) -> str:
         """``text`` with every credential value masked; for messages from libraries."""
-        secrets = {v for _, value in self.headers for v in (value, value.partition(" ")[2])}
-        secrets |= set(self.secrets.values())
+        headers = (*self.headers, *self.live)
+        secrets = {v for _, value in headers for v in (value, value.partition(" ")[2])}
+        secrets |= set(self.secrets.values()) | self.minted
         for secret in sorted(secrets - {""}, key=len, reverse=True):  # whole values first
             text = text.replace(secret, MASK)
         return text

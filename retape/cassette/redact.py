@@ -18,6 +18,7 @@ import hashlib
 import re
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
 
 from retape.cassette.model import (
     Body,
@@ -94,6 +95,8 @@ class Redactor:
     def _replace(self, text: str, spans: list[Span]) -> str:
         for span in reversed(spans):
             secret = text[span.start : span.end]
+            if span.rule == "known-credential":
+                secret = unquote_plus(secret)  # its encoded form is the same secret
             text = text[: span.start] + self.placeholder(secret) + text[span.end :]
         return text
 
@@ -107,10 +110,12 @@ class Redactor:
     def text(self, text: str, *, params: bool = False) -> str:
         spans = self.rules.spans(text, params=params)
         for secret in self._known:
-            start = text.find(secret)
-            while start >= 0:
-                spans.append(Span(start, start + len(secret), "known-credential"))
-                start = text.find(secret, start + len(secret))
+            # As sent, and percent-encoded as a form or query carries it (a copied _xsrf).
+            for form in dict.fromkeys((secret, quote(secret, safe=""), quote_plus(secret))):
+                start = text.find(form)
+                while start >= 0:
+                    spans.append(Span(start, start + len(form), "known-credential"))
+                    start = text.find(form, start + len(form))
         return self._replace(text, self.rules.clean_spans(text, spans))
 
     def binary(self, data: bytes) -> bytes:
