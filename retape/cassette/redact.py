@@ -131,9 +131,12 @@ class Redactor:
         if isinstance(value, dict):
             out = {}
             for key, item in value.items():
-                secret = self.rules.is_secret_field(str(key)) and isinstance(item, str | int)
+                named = self.rules.is_secret_field(str(key))
+                secret = named and isinstance(item, str | int)
                 if secret and not self.rules.is_exempt(str(item)):
                     out[key] = self.placeholder(str(item))
+                elif named and isinstance(item, dict | list):
+                    out[key] = self._all_strings(item)  # client_secret: {value: ek_...}
                 else:
                     out[key] = self.json(item)
             return out
@@ -141,6 +144,17 @@ class Redactor:
             return [self.json(item) for item in value]
         if isinstance(value, str):
             return self.text(value)
+        return value
+
+    def _all_strings(self, value: Any) -> Any:
+        """Every string under a secret-named field is the secret (or part of it)."""
+        if isinstance(value, dict):
+            return {key: self._all_strings(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._all_strings(item) for item in value]
+        if isinstance(value, str) and not self.rules.is_exempt(value):
+            self.learn(value)  # a minted secret: scrubbed wherever the client sends it
+            return self.placeholder(value)
         return value
 
     def _exempt(self, value: str) -> bool:
