@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from retape.replayer.results import Outcome
+from retape.replayer.session_state import SessionState
 
 from retape.cassette.correlate import infer_correlations, looks_minted
 from retape.cassette.dump import dump_cassette
@@ -22,8 +24,6 @@ from retape.cassette.model import (
 )
 from retape.cassette.redact import Redactor
 from retape.cli import main
-from retape.replayer.results import Outcome
-from retape.replayer.session_state import SessionState
 
 KERNEL = "5f0c6a52-4a0e-4f57-a2b1-2f8c0e0c7d1e"
 LIVE = "152e0c1d-9b2a-4c55-8f00-0a1b2c3d4e5f"
@@ -46,7 +46,7 @@ def session() -> list[Interaction]:
             sent={"name": "python3"},
             got={"id": KERNEL, "execution_state": "starting"},
             back=[("Location", f"/api/kernels/{KERNEL}")],
-        ),  # fmt: skip
+        ),
         http(3, "GET", f"/api/kernels/{KERNEL}", got={"id": KERNEL}),
         http(4, "POST", "/v1/chat", sent={"model": "demo-model-2024", "note": f"Bearer {KERNEL}"}),
         Interaction(
@@ -60,7 +60,7 @@ def session() -> list[Interaction]:
                 ),
                 Message("client", 0, "json", {"type": "item.delete", "item_id": "item_0123456789"}),
             ],
-        ),  # fmt: skip
+        ),
         http(6, "DELETE", f"/api/kernels/{KERNEL}", 204),
     ]
 
@@ -93,7 +93,7 @@ def test_no_false_links() -> None:
             "/api/files",
             sent={"name": "report-2024.txt"},
             got={"name": "report-2024.txt", "ok": True, "count": 12345678},
-        ),  # fmt: skip
+        ),
         http(2, "GET", "/api/files/report-2024.txt?count=12345678&ok=true"),
     ]
     assert infer_correlations(interactions) == []  # the client chose the name first
@@ -102,17 +102,26 @@ def test_no_false_links() -> None:
 def test_cookie_and_html_sources_and_percent_encoded_forms() -> None:
     xsrf = "2|fbf36089|577c3f97|1796181178"
     page = Interaction(
-        1, "http", Request("GET", "/login"),
-        Response(200, [("Set-Cookie", f"_xsrf={xsrf}; Path=/"), ("Content-Type", "text/html")],
-                 Body("text", f'<form><input type="hidden" name="_xsrf" value="{xsrf}"/></form>')),
-    )  # fmt: skip
+        1,
+        "http",
+        Request("GET", "/login"),
+        Response(
+            200,
+            [("Set-Cookie", f"_xsrf={xsrf}; Path=/"), ("Content-Type", "text/html")],
+            Body("text", f'<form><input type="hidden" name="_xsrf" value="{xsrf}"/></form>'),
+        ),
+    )
     login = Interaction(
-        2, "http",
-        Request("POST", "/login", [("Content-Type", "application/x-www-form-urlencoded"),
-                                   ("X-XSRFToken", xsrf)],
-                Body("text", "_xsrf=2%7Cfbf36089%7C577c3f97%7C1796181178&password=x")),
+        2,
+        "http",
+        Request(
+            "POST",
+            "/login",
+            [("Content-Type", "application/x-www-form-urlencoded"), ("X-XSRFToken", xsrf)],
+            Body("text", "_xsrf=2%7Cfbf36089%7C577c3f97%7C1796181178&password=x"),
+        ),
         Response(302),
-    )  # fmt: skip
+    )
     assert by_user([page, login]) == {2: ["#1 html _xsrf -> header x-xsrftoken, body"]}
 
 
@@ -169,7 +178,7 @@ def test_minted_secret_replaces_the_recorded_credential_and_is_not_shown() -> No
             "websocket",
             Request("GET", "/v1/realtime", [("Authorization", f"Bearer {minted}")]),
             Response(101),
-        ),  # fmt: skip
+        ),
     ]
     found = infer_correlations(raw)
     written = [redactor.interaction(i) for i in raw]
@@ -179,8 +188,10 @@ def test_minted_secret_replaces_the_recorded_credential_and_is_not_shown() -> No
     assert use.value.startswith("<redacted:") and str(use.source) == "#1 $.client_secret.value"
     state = SessionState([("GET", use)])
     live = "ek_live_9876543210zyxwvut"
-    state.observe(written[0], Outcome(status=200, body=json.dumps(
-        {"client_secret": {"value": live}}).encode()))  # fmt: skip
+    state.observe(
+        written[0],
+        Outcome(status=200, body=json.dumps({"client_secret": {"value": live}}).encode()),
+    )
     prepared = state.prepare(written[1])
     assert prepared.live_headers == [("Authorization", f"Bearer {live}")]
     assert live not in prepared.substitutions[0].text and live in state.secrets
@@ -188,10 +199,16 @@ def test_minted_secret_replaces_the_recorded_credential_and_is_not_shown() -> No
 
 def test_cookie_jar_sends_live_cookies_in_place_of_recorded_ones() -> None:
     state = SessionState([])
-    state.observe(http(1, "POST", "/login", 302), Outcome(status=302, headers=[
-        ("Set-Cookie", "session-8888=abc123; HttpOnly; Path=/"),
-        ("Set-Cookie", "other=1; Path=/admin"),
-    ]))  # fmt: skip
+    state.observe(
+        http(1, "POST", "/login", 302),
+        Outcome(
+            status=302,
+            headers=[
+                ("Set-Cookie", "session-8888=abc123; HttpOnly; Path=/"),
+                ("Set-Cookie", "other=1; Path=/admin"),
+            ],
+        ),
+    )
     later = http(2, "GET", "/api/me", headers=[("Cookie", "<redacted:3>")])
     assert state.prepare(later).live_headers == [("Cookie", "session-8888=abc123")]
     assert state.prepare(http(3, "GET", "/api/me")).live_headers == []  # none recorded
