@@ -14,6 +14,10 @@ Benchmarks (``--only`` takes these names):
   ``websockets`` client walking the same sessions.
 * ``record``: throughput and p50/p99 latency through ``retape record`` vs bare
   ``mitmdump --mode reverse:URL`` vs direct, with an aiohttp load generator.
+* ``locust``: sessions per second of one ``retape locust`` worker (a real master and
+  worker, headless, ``--overlap`` users replaying the same generated session) vs
+  ``retape replay`` on as many copies of that session at the same concurrency, same
+  server; CPU per session of each in the notes.
 * ``load``: ``load_cassette`` vs ``yaml.load(f, Loader=yaml.CSafeLoader)`` alone, plus the
   safe path and the cost of validation; ``rss``: peak RSS of a replay; ``append``: the
   time of one append at the start and the end of writing a cassette.
@@ -22,6 +26,7 @@ Benchmarks (``--only`` takes these names):
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -41,7 +46,7 @@ from bench.gen import GENERATOR_VERSION, write_cassette
 from bench.report import machine, markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = ("replay", "websocket", "record", "load", "rss", "append")
+ALL = ("replay", "websocket", "record", "locust", "load", "rss", "append")
 
 
 @dataclass
@@ -58,6 +63,9 @@ class Config:
     record_warmup: int
     record_concurrency: int
     concurrency: int
+    locust_users: int
+    locust_seconds: int  # Locust --run-time of each repetition
+    locust_session: int  # interactions in the replayed session
     safe_max: int  # the safe path (PyYAML + jsonschema) is timed up to this size only
     workdir: Path
     only: tuple[str, ...]
@@ -81,6 +89,9 @@ def config_from(args: argparse.Namespace) -> Config:
         record_warmup=10 if smoke else 100,
         record_concurrency=8,
         concurrency=args.concurrency,
+        locust_users=4 if smoke else 8,
+        locust_seconds=3 if smoke else 20,
+        locust_session=10,
         safe_max=args.safe_max,
         workdir=Path(args.workdir),
         only=tuple(args.only.split(",")) if args.only else ALL,
@@ -382,6 +393,74 @@ def bench_record(cfg: Config, rows: list[Row], details: dict) -> None:
     ]
 
 
+def _locust_worker(cfg: Config, path: Path, target: str, prefix: Path) -> tuple[float, float]:
+    """One headless run, master + one worker: (sessions/s, worker CPU seconds per session)."""
+    port = procs.free_port()
+    base = [procs.PYTHON, "-m", "retape", "locust", str(path), "--target", target]
+    base += ["--bearer-env", procs.TOKEN_ENV, "--overlap"]
+    worker_args = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    users = str(cfg.locust_users)
+    master = [*base, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port"]
+    master += [str(port), "--expect-workers", "1", "--expect-workers-max-wait", "60"]
+    master += ["--headless", "-u", users, "-r", users, "-t", f"{cfg.locust_seconds}s"]
+    master += ["--csv", str(prefix), "--only-summary"]
+    with procs.started(worker_args) as worker:
+        procs.run(master, timeout=cfg.locust_seconds + 120)
+        finished = worker.finish(timeout=60)
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(handle)}
+    total = rows[("", "Aggregated")]
+    if int(total["Failure Count"]):
+        raise procs.BenchError(f"retape locust reported {total['Failure Count']} failures")
+    [session] = [row for (kind, _), row in rows.items() if kind == "SESSION"]
+    count = int(session["Request Count"])
+    return float(session["Requests/s"]), finished.cpu / max(1, count)
+
+
+def bench_locust(cfg: Config, rows: list[Row], details: dict) -> None:
+    path, _ = cassette(cfg, "http", cfg.locust_session)
+    users = cfg.locust_users
+    copies = 50 if cfg.smoke else 1_000
+    ours = Side(f"retape locust, 1 worker, {users} users", "sessions/s")
+    theirs = Side(f"retape replay, concurrency {users}", "sessions/s")
+    cpu: dict[str, list[float]] = {"locust": [], "replay": []}
+    with procs.http_server() as target:
+
+        def locust() -> None:
+            rate, per = _locust_worker(cfg, path, target, cfg.workdir / "locust")
+            ours.runs.append(rate)
+            cpu["locust"].append(per)
+
+        def replay() -> None:
+            report = cfg.workdir / "locust-replay.json"
+            args = [procs.PYTHON, "-m", "retape", "replay", *[str(path)] * copies]
+            args += ["--target", target, "--bearer-env", procs.TOKEN_ENV, "--json", str(report)]
+            args += ["--concurrency", str(users)]
+            finished = procs.run(args, timeout=600)
+            summary = json.loads(report.read_text())["summary"]
+            if summary["passed"] != summary["total"]:
+                raise procs.BenchError(f"retape replay did not pass: {summary}")
+            theirs.runs.append(copies / summary["duration"])
+            cpu["replay"].append(finished.cpu / copies)
+
+        log(f"locust: {cfg.locust_session}-interaction sessions, {users} users x {cfg.repeat}")
+        interleaved(cfg.repeat, [locust, replay])
+    ms = {side: statistics.median(runs) * 1000 for side, runs in cpu.items()}
+    rows.append(
+        Row(
+            f"Sessions per worker ({cfg.locust_session} HTTP interactions each)",
+            ours,
+            theirs,
+            None,
+            "locust worker / retape replay",
+            notes=f"CPU per session: locust worker {ms['locust']:.2f} ms (the worker process; "
+            f"{cfg.locust_seconds} s runs), retape replay {ms['replay']:.2f} ms "
+            f"(process start included, {copies} sessions); client and server share the machine",
+        )
+    )
+    details["locust"] = {"cpu_ms_per_session": ms}
+
+
 def _mb(path: Path) -> str:
     return f"{path.stat().st_size / 1e6:.1f} MB"
 
@@ -516,6 +595,7 @@ BENCHES: dict[str, Callable[[Config, list[Row], dict], None]] = {
     "replay": bench_replay,
     "websocket": bench_websocket,
     "record": bench_record,
+    "locust": bench_locust,
     "load": bench_load,
     "rss": bench_rss,
     "append": bench_append,

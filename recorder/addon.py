@@ -104,7 +104,8 @@ class Recorder:
             raise exceptions.OptionsError("retape_max_body must be 0 or more bytes")
         self._max_body = ctx.options.retape_max_body
         self._close()
-        self._redactor = Redactor(_rules())  # one per cassette: placeholders numbered per file
+        rules = _rules()
+        self._redactor = Redactor(rules)  # one per cassette: placeholders numbered per file
         self._correlator = Correlator()  # one per cassette: correlations stay inside it
         if not ctx.options.retape_out:
             return
@@ -120,6 +121,8 @@ class Recorder:
             )
         except CassetteError as exc:
             raise exceptions.OptionsError(str(exc)) from None
+        # Appending to a cassette: number new secrets after the ones already in it.
+        self._redactor = Redactor(rules, first_number=self.writer.next_placeholder)
         self._started = time.time()
 
     def running(self) -> None:

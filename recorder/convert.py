@@ -14,6 +14,7 @@ import hashlib
 import logging
 import time
 from dataclasses import replace
+from typing import Literal
 
 from mitmproxy import http
 from mitmproxy.websocket import WebSocketData
@@ -21,7 +22,16 @@ from retape.recorder.capture import DEFAULT_MAX_BODY, BodyCapture
 from retape.recorder.decode import DECODABLE, TooLarge, decode
 
 from retape.cassette.correlate import Correlator
-from retape.cassette.model import Body, Close, Header, Interaction, Message, Request, Response
+from retape.cassette.model import (
+    Body,
+    Close,
+    Header,
+    Interaction,
+    InteractionType,
+    Message,
+    Request,
+    Response,
+)
 from retape.cassette.redact import Redactor
 
 logger = logging.getLogger(__name__)
@@ -66,7 +76,7 @@ def http_interaction(
     it; one over ``max_body`` bytes (as sent, or once decoded) is recorded as omitted.
     """
     assert flow.response is not None
-    kind = "websocket" if is_rejected_handshake(flow) else "http"
+    kind: InteractionType = "websocket" if is_rejected_handshake(flow) else "http"
     end = flow.response.timestamp_end or time.time()
     raw = Interaction(
         id=0,
@@ -124,7 +134,7 @@ def session_close(websocket: WebSocketData) -> Close:
     code = websocket.close_code
     if code is None or int(code) == ABNORMAL_CLOSURE:
         return Close(ABNORMAL_CLOSURE, "", "none")
-    by = "client" if websocket.closed_by_client else "server"
+    by: Literal["client", "server"] = "client" if websocket.closed_by_client else "server"
     return Close(int(code), str(websocket.close_reason or ""), by)
 
 

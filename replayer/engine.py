@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import ClientSession
 from retape.replayer.auth.credentials import Credentials
-from retape.replayer.auth.probes import Probe, probe_credentials
+from retape.replayer.auth.mask import Masker
+from retape.replayer.auth.probes import Probe, probe_credentials, probes_for
 from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
 from retape.replayer.compare import aspects as compare
 from retape.replayer.compare.aspects import Comparison
@@ -35,9 +36,15 @@ from retape.replayer.config import ReplayConfig
 from retape.replayer.net.http import open_session, replay_http
 from retape.replayer.net.target import Target, Unreachable
 from retape.replayer.net.websocket import replay_websocket
-from retape.replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED, Outcome, Result
+from retape.replayer.results import (
+    DEADLINE_NOT_RUN,
+    DEADLINE_STOPPED,
+    ErrorKind,
+    Outcome,
+    Result,
+)
 from retape.replayer.schedule import Pacing, RateLimit, run_units
-from retape.replayer.session_state import SECRET_SHOWN, Prepared, SessionState
+from retape.replayer.session_state import Prepared, SessionState
 
 from retape.cassette.model import Cassette, Correlation, Interaction
 from retape.cassette.stream import CassetteStream
@@ -100,12 +107,6 @@ class Replayer:
             self.sessions[id(cassette)] = state
         return state
 
-    def probes_for(self, interaction: Interaction) -> list[Probe]:
-        request = interaction.request
-        if not request.credentials or self.config.is_public(request.path):
-            return []
-        return list(Probe)
-
     async def outcome(
         self,
         interaction: Interaction,
@@ -120,10 +121,10 @@ class Replayer:
         """
         loop = asyncio.get_running_loop()
         if self.deadline_at is not None and loop.time() >= self.deadline_at:
-            return Outcome(error=DEADLINE_NOT_RUN)
+            return Outcome(error=DEADLINE_NOT_RUN, error_kind=ErrorKind.DEADLINE)
         interaction, missing = fill_placeholders(interaction, self.credentials.secrets)
         if missing:
-            return Outcome(error=needs_secret_error(missing))
+            return Outcome(error=needs_secret_error(missing), error_kind=ErrorKind.NOT_SENT)
         credentials = self.credentials
         rewrite = None
         if session is not None:
@@ -158,15 +159,15 @@ class Replayer:
         except Unreachable as exc:
             if not self.reached:
                 raise RetapeError(f"cannot reach target {self.target}: {exc.reason}") from None
-            outcome = Outcome(error=exc.row)
+            outcome = Outcome(error=exc.row, error_kind=exc.kind)
         except TimeoutError:
             if not deadline.expired():
                 raise
-            outcome = Outcome(error=DEADLINE_STOPPED)
+            outcome = Outcome(error=DEADLINE_STOPPED, error_kind=ErrorKind.DEADLINE)
         supplied = self.credentials.headers or credentials.live
         if probe is None and interaction.request.credentials and not supplied:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
-        return _scrubbed(outcome, credentials)
+        return masked_outcome(outcome, self.credentials.masker)
 
     async def session_outcome(
         self, cassette: Source, interaction: Interaction, probe: Probe | None = None
@@ -174,21 +175,24 @@ class Replayer:
         """:meth:`outcome`, within the cassette's session: live values in, captures out.
 
         A row whose needed value did not come back is not sent; its error says which.
+        Secrets the server minted are masked from the moment they are captured.
         """
         state = self.session_for(cassette)
         if state is None:
             return await self.outcome(interaction, probe), None
         prepared = state.prepare(interaction, probe=probe is not None)
         if prepared.blocked:
-            outcome = Outcome(error=prepared.blocked)
+            outcome = Outcome(error=prepared.blocked, error_kind=ErrorKind.NOT_SENT)
         else:
             outcome = await self.outcome(prepared.interaction, probe, session=(state, prepared))
             if prepared.blocked and outcome.error is None:  # inside a websocket session
                 outcome.error = prepared.blocked
         if probe is None:
             state.observe(prepared.interaction, outcome)
+        for secret in state.secrets:
+            self.credentials.masker.add(secret)
         _noted(outcome, prepared)
-        return outcome, prepared
+        return masked_outcome(outcome, self.credentials.masker), prepared
 
     def judge(
         self,
@@ -211,9 +215,10 @@ class Replayer:
             expected, statuses = None, sorted(self.config.refusal)
         details = dict(outcome.details)
         if not verdict.ok and outcome.body:
+            # The body was masked whole (masked_outcome): a cut cannot split a secret.
             text = outcome.body[:_EXCERPT].decode("utf-8", errors="replace")
-            details["response_excerpt"] = self.credentials.scrub(text)
-        return Result(
+            details["response_excerpt"] = text
+        result = Result(
             cassette=cassette.path or "<cassette>",
             id=interaction.id,
             type=interaction.type,
@@ -223,6 +228,7 @@ class Replayer:
             actual_status=outcome.status,
             ok=verdict.ok,
             error=outcome.error,
+            error_kind=outcome.error_kind,
             duration=duration,
             details=details,
             probe=probe.value if probe else None,
@@ -230,6 +236,8 @@ class Replayer:
             differences=verdict.differences,
             failure=verdict.failure,
         )
+        # The one place a row becomes what every report reads: nothing live gets past it.
+        return self.credentials.masker.value(result)
 
     async def run(
         self,
@@ -242,7 +250,6 @@ class Replayer:
         """Replay one interaction (or one probe of it) and judge it."""
         started = time.monotonic()
         outcome, prepared = await self.session_outcome(cassette, interaction, probe)
-        state = self.session_for(cassette)
         rules = None
         if probe is None:
             rules = self.rules_for(cassette, interaction)
@@ -258,8 +265,6 @@ class Replayer:
         )
         if prepared is not None and probe is None:
             result.substitutions = [s.text for s in prepared.substitutions]
-        if state is not None and state.secrets:
-            _mask_result(result, state.secrets)
         return result
 
 
@@ -278,38 +283,13 @@ def _noted(outcome: Outcome, prepared: Prepared) -> None:
         outcome.details["correlations_unmatched"] = list(prepared.unmatched)
 
 
-def _mask_result(result: Result, secrets: set[str]) -> None:
-    """No live minted secret in a row: not in its error, details or differences."""
-
-    def mask(text: str) -> str:
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, SECRET_SHOWN)
-        return text
-
-    def deep(value: object) -> object:
-        if isinstance(value, str):
-            return mask(value)
-        if isinstance(value, dict):
-            return {k: deep(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [deep(v) for v in value]
-        return value
-
-    if result.error:
-        result.error = mask(result.error)
-    result.details = deep(result.details)  # type: ignore[assignment]
-    result.differences = [
-        replace(d, expected=deep(d.expected), actual=deep(d.actual)) for d in result.differences
-    ]
-
-
-def _scrubbed(outcome: Outcome, credentials: Credentials) -> Outcome:
-    """Library messages may quote what was sent; mask any credential before reporting."""
-    if outcome.error is not None:
-        outcome.error = credentials.scrub(outcome.error)
-    if "note" in outcome.details:
-        outcome.details["note"] = credentials.scrub(outcome.details["note"])
-    return outcome
+def masked_outcome(outcome: Outcome, masker: Masker) -> Outcome:
+    """What the target sent back (and what libraries said about it) with every live
+    secret masked, before comparison shortens anything: a target may echo a credential
+    anywhere, and a difference line or an excerpt cut first could keep half of it."""
+    if not masker:
+        return outcome
+    return masker.value(outcome)
 
 
 async def replay_cassettes(
@@ -373,7 +353,7 @@ async def replay_cassettes(
 
         async def replay(cassette: Source, interaction: Interaction) -> list[Result]:
             rows: list[Result] = []
-            probes = replayer.probes_for(interaction) if auth_matrix else []
+            probes = probes_for(interaction, replayer.config) if auth_matrix else []
             for probe in [None, *probes]:
                 await start()
                 rows.append(await replayer.run(cassette, interaction, probe, learner=learner))

@@ -8,16 +8,50 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from retape.replayer.compare.diff_json import Difference
+from retape.replayer.compare.diff_json import MISSING, Difference
 
 from retape.cassette.model import Header, Message
 
 NOT_SENT = "not sent"  # an error for a request retape chose not to send
 DEADLINE_NOT_RUN = "not run: deadline reached"  # --deadline passed before it started
 DEADLINE_STOPPED = "stopped: deadline reached"  # --deadline passed while it ran
-_NOT_ANSWERED = (NOT_SENT, DEADLINE_NOT_RUN, DEADLINE_STOPPED)  # read as "expected 200, <error>"
+
+
+class ErrorKind(StrEnum):
+    """Why a row has an error: published as ``error_kind`` in the JSON reports (a contract,
+    docs/replay.md), so CI can tell a slow target from a broken one without parsing text.
+
+    ``error`` stays the human sentence; the kind is what a machine should branch on.
+    """
+
+    TIMEOUT = "timeout"
+    """A network wait passed ``--timeout``."""
+    REFUSED = "refused"
+    """Nothing accepted the connection."""
+    DNS = "dns"
+    """The target's host name did not resolve."""
+    CLOSED = "closed"
+    """The server closed or reset the connection before it had answered in full."""
+    TLS = "tls"
+    """The TLS handshake or the certificate check failed."""
+    CONNECT = "connect"
+    """Any other failure to connect (network unreachable, ...)."""
+    PROTOCOL = "protocol"
+    """The answer was not valid HTTP or WebSocket (an invalid handshake, a cut body)."""
+    NOT_SENT = "not_sent"
+    """retape chose not to send it: it needs a ``--secret`` that was not given."""
+    DEADLINE = "deadline"
+    """``--deadline`` passed before it started (not run) or while it ran (stopped)."""
+    OTHER = "other"
+    """Anything else a client library raised; ``error`` says what."""
+
+    @property
+    def answered(self) -> bool:
+        """A row reads "expected 200, got <error>"; one never answered: "expected 200, <error>"."""
+        return self not in (ErrorKind.NOT_SENT, ErrorKind.DEADLINE)
 
 
 @dataclass
@@ -36,6 +70,16 @@ class Outcome:
     headers: list[Header] = field(default_factory=list)
     body: bytes | None = None  # decoded; also a rejected handshake's body
     messages: list[Message] | None = None  # server messages received (websocket only)
+    # Websocket timings for load measurements (retape locust), never published in reports:
+    # the handshake's seconds, and when each client message went out, in seconds since the
+    # handshake completed (the clock of ``messages[i].at``).
+    handshake_seconds: float | None = None
+    sent_at: list[float] = field(default_factory=list)
+    error_kind: ErrorKind | None = None  # set with every error; OTHER when not given
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.error_kind is None:
+            self.error_kind = ErrorKind.OTHER
 
 
 @dataclass
@@ -62,6 +106,7 @@ class Result:
     expected_statuses: list[int] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
     failure: str | None = None  # why a row failed beyond the status (a probe's verdict)
+    error_kind: ErrorKind | None = None
     # Live values put in place of recorded ones (replayer.session_state), one line each:
     # "#6 path: d34d… (recorded) -> 152e… (from #5 $.id, kernel id)".
     substitutions: list[str] = field(default_factory=list)
@@ -69,6 +114,8 @@ class Result:
     def __post_init__(self) -> None:
         if not self.expected_statuses and self.expected_status is not None:
             self.expected_statuses = [self.expected_status]
+        if self.error is not None and self.error_kind is None:
+            self.error_kind = ErrorKind.OTHER
 
     @property
     def verdict(self) -> str:
@@ -96,7 +143,7 @@ class Result:
     def problem(self) -> str:
         """``expected 101, got 500`` (or the error, or the difference count): one phrase."""
         if self.error and self.actual_status is None:
-            if self.error.startswith(_NOT_ANSWERED):
+            if self.error_kind is not None and not self.error_kind.answered:
                 return f"expected {self.expected}, {self.error}"
             return f"expected {self.expected}, got {self.error}"
         got = f"expected {self.expected}, got {self.actual_status}"
@@ -123,12 +170,45 @@ class Result:
             "actual_status": self.actual_status,
             "ok": self.ok,
             "error": self.error,
+            "error_kind": self.error_kind.value if self.error_kind else None,
             "failure": self.failure,
             "differences": [d.to_json() for d in self.differences],
             "substitutions": list(self.substitutions),
             "duration": round(self.duration, 6),
             "details": self.details,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        """A row back from :meth:`to_json` (the pytest plugin ships rows between processes)."""
+        kind = data.get("error_kind")
+        return cls(
+            cassette=data["cassette"],
+            id=data["id"],
+            type=data["type"],
+            method=data["method"],
+            path=data["path"],
+            expected_status=data["expected_status"],
+            actual_status=data["actual_status"],
+            ok=data["ok"],
+            error=data["error"],
+            duration=data["duration"],
+            details=dict(data["details"]),
+            probe=data["probe"],
+            expected_statuses=list(data["expected_statuses"]),
+            differences=[
+                Difference(
+                    d["aspect"],
+                    d["where"],
+                    d["path"],
+                    d.get("expected", MISSING),
+                    d.get("actual", MISSING),
+                )
+                for d in data["differences"]
+            ],
+            failure=data["failure"],
+            error_kind=ErrorKind(kind) if kind else None,
+        )
 
 
 @dataclass(frozen=True)

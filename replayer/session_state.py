@@ -375,9 +375,7 @@ class SessionState:
                         message.value,
                         target.path,
                         correlation.value,
-                        lambda text, c=correlation, v=live: (
-                            text.replace(c.value, v) if isinstance(text, str) else text
-                        ),
+                        _replacer(correlation.value, live),
                     )
                     if found:
                         message = replace(message, value=value)
@@ -410,10 +408,14 @@ class SessionState:
         if not needed:
             return
         reader = _LiveReader(interaction, outcome, self.message_key)
+        credential_headers = frozenset(interaction.request.credentials) | CREDENTIAL_HEADERS
         for correlation in needed:
             key = _key(correlation)
             if key not in self._captured or self._captured[key] is None:
-                self._captured[key] = _picked(reader.value(correlation.source), correlation.match)
+                live = _picked(reader.value(correlation.source), correlation.match)
+                self._captured[key] = live
+                if live is not None and _is_secret(correlation, credential_headers):
+                    self.secrets.add(live)  # masked from now on, this row's report included
 
     def left_behind(self) -> list[str]:
         """Resources this run created whose recorded delete did not succeed."""
@@ -435,6 +437,13 @@ class SessionState:
                 f"the target: {why}"
             )
         return list(dict.fromkeys(notes))
+
+
+def _replacer(recorded: str, live: str) -> Callable[[Any], Any]:
+    def swap(text: Any) -> Any:
+        return text.replace(recorded, live) if isinstance(text, str) else text
+
+    return swap
 
 
 def _swapped(

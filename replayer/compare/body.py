@@ -57,7 +57,7 @@ def kind_of(headers: list[Header], data: bytes, recorded: Body | None = None) ->
 def parse_sse(text: str) -> list[Document]:
     """Server-sent events (WHATWG rules): ``data`` lines joined, comments dropped."""
     events: list[Document] = []
-    name, data = "message", []
+    name, data = "message", list[str]()
     for line in [*text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), ""]:
         if not line:
             if data:
@@ -112,9 +112,17 @@ def _text_difference(expected: str, actual: str) -> list[Difference]:
         if a != b:
             return [Difference("body", f"line {number}", "", a, b, ())]
     number = min(len(left), len(right)) + 1
-    a = left[number - 1] if len(left) >= number else MISSING
-    b = right[number - 1] if len(right) >= number else MISSING
-    return [Difference("body", f"line {number}", "", a, b, ())]
+    gone = MISSING
+    return [
+        Difference(
+            "body",
+            f"line {number}",
+            "",
+            left[number - 1] if len(left) >= number else gone,
+            right[number - 1] if len(right) >= number else gone,
+            (),
+        )
+    ]
 
 
 def compare_contents(

@@ -22,7 +22,7 @@ from typing import Any
 
 from retape.replayer.auth.credentials import Credentials
 from retape.replayer.net.target import hung_up, unreachable
-from retape.replayer.results import Outcome
+from retape.replayer.results import ErrorKind, Outcome
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -124,6 +124,7 @@ class _Conversation:
         self.timeout = timeout
         self.rewrite = rewrite
         self.received: list[Message] = []
+        self.sent_at: list[float] = []
         self.opened = asyncio.get_running_loop().time()
         self.details: dict[str, Any] = {
             "client_messages_sent": 0,
@@ -170,6 +171,7 @@ class _Conversation:
                     message = self.rewrite(index, message, self.received)
                 await asyncio.wait_for(self.ws.send(message.payload()), self.timeout)
                 self.details["client_messages_sent"] += 1
+                self.sent_at.append(asyncio.get_running_loop().time() - self.opened)
             await self._receive_until(due)
         except TimeoutError:
             self._note(f"timeout after {self.timeout:g}s sending")
@@ -228,29 +230,34 @@ async def replay_websocket(
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
     offered = subprotocols_of(request.headers)
+    started = asyncio.get_running_loop().time()
     try:
         ws = await _open(url, headers=headers, offered=offered, timeout=timeout, tls=tls)
     except InvalidStatus as exc:
         response = exc.response
         return Outcome(
-            status=response.status_code, headers=_headers(response.headers), body=response.body
+            status=response.status_code,
+            headers=_headers(response.headers),
+            body=response.body,
+            handshake_seconds=asyncio.get_running_loop().time() - started,
         )
     except TimeoutError:
-        return Outcome(error=f"timeout after {timeout:g}s")
+        return Outcome(error=f"timeout after {timeout:g}s", error_kind=ErrorKind.TIMEOUT)
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, EOFError | ConnectionError):
             raise hung_up() from None
-        return Outcome(error=f"invalid handshake: {exc}")
+        return Outcome(error=f"invalid handshake: {exc}", error_kind=ErrorKind.PROTOCOL)
     except InvalidHandshake as exc:
-        return Outcome(error=f"invalid handshake: {exc}")
+        return Outcome(error=f"invalid handshake: {exc}", error_kind=ErrorKind.PROTOCOL)
     except OSError as exc:
         raise unreachable(exc) from None
     except (WebSocketException, ValueError) as exc:  # e.g. a recorded header it refuses
         return Outcome(error=f"cannot open websocket: {exc}")
     handshake = _headers(ws.response.headers) if ws.response is not None else []
+    took = asyncio.get_running_loop().time() - started
     try:
         if not converse or not interaction.accepted:  # the status says it all
-            return Outcome(status=101, headers=handshake, messages=[])
+            return Outcome(status=101, headers=handshake, messages=[], handshake_seconds=took)
         talk = _Conversation(ws, interaction, timeout=timeout, rewrite=rewrite)
         await talk.walk()
         close = interaction.close
@@ -263,9 +270,17 @@ async def replay_websocket(
         code, reason = close_args(close)
         await ws.close(code, reason)
         talk.details["close_code"] = ws.close_code
-        return Outcome(status=101, details=talk.details, headers=handshake, messages=talk.received)
+        return Outcome(
+            status=101,
+            details=talk.details,
+            headers=handshake,
+            messages=talk.received,
+            handshake_seconds=took,
+            sent_at=talk.sent_at,
+        )
     except WebSocketException as exc:
-        return Outcome(status=101, error=f"websocket error: {exc}")
+        kind = ErrorKind.CLOSED if isinstance(exc, ConnectionClosed) else ErrorKind.PROTOCOL
+        return Outcome(status=101, error=f"websocket error: {exc}", error_kind=kind)
     except asyncio.CancelledError:
         # Stopped by --deadline or Ctrl-C: drop the connection rather than wait up to
         # close_timeout for a closing handshake that a hung server never completes.

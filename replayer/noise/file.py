@@ -19,8 +19,6 @@ rule; delete the file (or a rule) to start over.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from typing import Any
 from retape.replayer.compare.ignore import IgnoreRules
 
 from retape.common.errors import RetapeError
+from retape.common.files import write_atomically
 
 SUFFIX = ".noise.toml"
 
@@ -108,12 +107,4 @@ def dump_noise(noise: NoiseFile, *, cassette: str) -> str:
 
 def write_noise(path: Path, noise: NoiseFile, *, cassette: str) -> None:
     """Replace the file atomically: a crash leaves the old rules or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dump_noise(noise, cassette=cassette))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dump_noise(noise, cassette=cassette))

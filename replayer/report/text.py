@@ -32,8 +32,9 @@ def format_result(result: Result) -> str:
         f"{result.verdict:<5}  {result.cassette} #{result.id}  "
         f"{result.type} {result.method} {result.path}{probe}  {result.problem}"
     )
-    remarks = [messages_note(result.details), result.details.get("credentials")]
-    remarks = [r for r in remarks if r]
+    remarks = [
+        str(r) for r in (messages_note(result.details), result.details.get("credentials")) if r
+    ]
     if remarks:
         line += f"  ({'; '.join(remarks)})"
     return _printable(line)

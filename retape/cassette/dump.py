@@ -15,7 +15,7 @@ import yaml
 
 from retape.cassette.model import Cassette, InlineList, Interaction, Recording
 
-_BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Strings a YAML 1.2 reader takes for numbers though YAML 1.1 does not (1e3, 0o17, 08,
 # -.5, .iNf, ...). PyYAML quotes only what YAML 1.1 would misread, so these are quoted
 # here: every cassette then reads the same in PyYAML and in yaml-rs (cassette.fastload).
@@ -25,14 +25,21 @@ _YAML12_NUMBER = re.compile(
 )
 
 
-class _CassetteDumper(_BaseDumper):  # type: ignore[misc, valid-type]
+class _CassetteDumper(_BaseDumper):
     """Safe dumper: no tags, no aliases, block strings for multi-line text."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
+# Line breaks to YAML besides "\n" (and carriage returns): inside a block scalar they
+# would end lines no reader of the file can see, so such strings are written escaped.
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if _OTHER_BREAKS.search(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     style = "|" if "\n" in data else None
     if style is None and _YAML12_NUMBER.fullmatch(data):
         style = "'"

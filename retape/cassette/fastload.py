@@ -21,7 +21,7 @@ time, or declines:
 
 So the fast path only ever says "this is valid, and here is the same data PyYAML would
 have built"; every refusal and every error message still comes from the safe path.
-``RETAPE_FASTLOAD=0`` turns it off. ``tests/test_fastload.py`` pins the agreement on
+``RETAPE_FASTLOAD=0`` turns it off. ``tests/unit/test_fastload.py`` pins the agreement on
 shipped and generated cassettes; docs/performance.md has the measurements.
 """
 
@@ -38,7 +38,9 @@ from typing import Any
 
 import yaml
 
-from retape.cassette.validate import _semantic_errors
+from retape.cassette.depth import may_be_deep
+from retape.cassette.safe_yaml import SafeLoader
+from retape.cassette.validate import semantic_problem
 
 # Where a node may start: a line start, a flow indicator, an indicator followed by a
 # blank ("- ", "? ", ": "), or a ':' right after a quoted key (JSON style, '{"a":1}').
@@ -159,9 +161,7 @@ def _same(a: Any, b: Any) -> bool:
 
 @cache
 def _pyyaml() -> Any:
-    from retape.cassette.load import _SafeLoader  # cassette.load imports this module
-
-    return _SafeLoader("")
+    return SafeLoader("")
 
 
 @lru_cache(maxsize=4096)
@@ -179,8 +179,11 @@ def _read_alike(scalar: str) -> bool:
             theirs = construct(loader, yaml.ScalarNode(tag, scalar))
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             return False
+    parser = _yaml_rs()
+    if parser is None:  # never asked: without yaml-rs nothing is loaded the fast way
+        return False
     try:
-        ours = _yaml_rs().loads(f"k: {scalar}\n", parse_datetime=False)
+        ours = parser.loads(f"k: {scalar}\n", parse_datetime=False)
     except (ValueError, TypeError, OverflowError):
         return False
     return type(ours) is dict and list(ours) == ["k"] and _same(ours["k"], theirs)
@@ -214,8 +217,8 @@ def parse(text: str) -> Any | None:
     the safe path then reports the problem in its usual words.
     """
     parser = _yaml_rs()
-    if parser is None or needs_pyyaml(text):
-        return None
+    if parser is None or may_be_deep(text) or needs_pyyaml(text):
+        return None  # deep nesting: yaml-rs overflows its stack; the safe path refuses it
     collecting = gc.isenabled()
     gc.disable()  # millions of new containers, none of them garbage: skip the scans
     try:
@@ -244,13 +247,16 @@ _MESSAGE = frozenset({"from", "at", "json", "text", "base64"})
 _CLOSE = frozenset({"code", "reason", "by"})
 _PAYLOADS = ("json", "text", "base64")
 _METHOD = re.compile(r"[A-Za-z]+")  # tiny: compiled at import
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+_BAD_VALUE = re.compile("[\r\n\x00]")
+_MAX_SECONDS = 1_000_000  # cassette.validate.MAX_SECONDS
 
 
 def _seconds(value: Any) -> bool:
     kind = type(value)
     if kind is int:
-        return value >= 0
-    return kind is float and math.isfinite(value) and value >= 0
+        return 0 <= value <= _MAX_SECONDS
+    return kind is float and math.isfinite(value) and 0 <= value <= _MAX_SECONDS
 
 
 def _one_payload(item: dict) -> bool:
@@ -271,6 +277,8 @@ def _headers(value: Any) -> bool:
             return False
         name, text = pair
         if type(name) is not str or not name or type(text) is not str:
+            return False
+        if not _HEADER_NAME.fullmatch(name) or _BAD_VALUE.search(text):
             return False
     return True
 
@@ -419,7 +427,7 @@ def conforms(data: Any) -> bool:
         return True
     if type(interactions) is not list or not all(_interaction(i) for i in interactions):
         return False
-    return _semantic_errors(data) is None
+    return semantic_problem(data) is None
 
 
 def enabled() -> bool:

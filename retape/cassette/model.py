@@ -141,7 +141,7 @@ class Body:
             )
         for kind in ("json", "text", "base64"):
             if kind in data:
-                return cls(kind, data[kind], data.get("content_encoding"))  # type: ignore[arg-type]
+                return cls(kind, data[kind], data.get("content_encoding"))
         return None
 
 

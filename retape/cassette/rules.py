@@ -14,9 +14,10 @@ from pathlib import Path
 from retape.common.errors import RetapeError
 from retape.common.pyproject import read_tool, section, strings
 
-CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
-)
+# Headers whose value is "SCHEME CREDENTIAL" (RFC 9110 11.6): the scheme word is not secret,
+# so redaction, scanning, auth probes and reproducers all keep it ("Bearer <redacted:1>").
+SCHEMED_HEADERS = frozenset({"authorization", "proxy-authorization"})
+CREDENTIAL_HEADERS = SCHEMED_HEADERS | {"cookie", "set-cookie", "x-api-key", "api-key"}
 QUERY_PARAMS = frozenset(
     {
         "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token",

@@ -26,6 +26,9 @@ from retape.cassette.refs import RefError, Source, Target
 
 # Deeper JSON would overflow the recursion of anything that walks or serialises it.
 MAX_JSON_DEPTH = 200
+# Seconds (``at``, ``duration``): finite, and at most about 11.5 days, so ``--speed`` can
+# never be told to wait forever (the schema says the maximum; NaN needs saying here).
+MAX_SECONDS = 1_000_000
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -92,6 +95,13 @@ def _describe(error: ValidationError) -> str:
             f"expected a path starting with a single '/', got {_short(error.instance)} "
             "(a cassette never names a host: the target comes from --target)"
         )
+    if keyword == "pattern" and error.path and error.path[-1] == "method":
+        return f"expected an HTTP method (a token), got {_short(error.instance)}"
+    where = list(error.path)
+    if keyword == "pattern" and len(where) >= 3 and where[-3] == "headers":
+        if where[-1] == 0:
+            return f"expected a header name (an RFC 9110 token), got {_short(error.instance)}"
+        return "a header value may not hold a line break (CR, LF) or NUL"
     if keyword == "pattern" and error.path and error.path[-1] == "sha256":
         return f"expected 64 lowercase hex digits, got {_short(error.instance)}"
     if keyword in ("minItems", "maxItems") and error.path and "headers" in error.path:
@@ -167,6 +177,10 @@ def _payloads(index: int, interaction: dict[str, Any]) -> Iterator[tuple[list[st
         yield ["interactions", index, "messages", number], message
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def correlation_problem(use: dict[str, Any], ident: int) -> tuple[str, str] | None:
     """Why a ``uses:`` item of interaction ``ident`` cannot be followed: (key, message)."""
     try:
@@ -200,7 +214,7 @@ def correlation_problem(use: dict[str, Any], ident: int) -> tuple[str, str] | No
     return None
 
 
-def _semantic_errors(data: dict[str, Any]) -> Problem | None:
+def semantic_problem(data: dict[str, Any]) -> Problem | None:
     """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads,
     correlations that refer to earlier interactions in words that parse."""
     seen: set[int] = set()
@@ -209,6 +223,14 @@ def _semantic_errors(data: dict[str, Any]) -> Problem | None:
         if ident in seen:
             return ["interactions", index, "id"], f"duplicate interaction id {ident}"
         seen.add(ident)
+        for key in ("at", "duration"):
+            if not _finite(interaction.get(key, 0)):
+                return ["interactions", index, key], "expected a finite number of seconds"
+        for number, message in enumerate(interaction.get("messages") or []):
+            if not _finite(message.get("at", 0)):
+                return ["interactions", index, "messages", number, "at"], (
+                    "expected a finite number of seconds"
+                )
         if interaction["type"] == "http" and interaction.get("messages"):
             return (
                 ["interactions", index, "messages"],
@@ -251,7 +273,7 @@ def validate_data(data: Any, *, path: str, text: str) -> None:
         raise CassetteError(
             _describe(error), path=path, line=Locator(text).line(where), place=format_place(where)
         )
-    semantic = _semantic_errors(data)
+    semantic = semantic_problem(data)
     if semantic is not None:
         where, message = semantic
         raise CassetteError(
