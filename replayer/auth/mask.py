@@ -24,6 +24,7 @@ import base64
 import binascii
 import re
 from dataclasses import fields, is_dataclass, replace
+from enum import Enum
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -101,6 +102,8 @@ class Masker:
         return self._walk(value)
 
     def _walk(self, value: Any) -> Any:
+        if isinstance(value, Enum):  # an ErrorKind is a str too: keep it the enum it is
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, bytes | bytearray):
