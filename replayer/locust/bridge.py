@@ -52,7 +52,9 @@ def _native_selector() -> selectors.BaseSelector:
 class _Loop(asyncio.SelectorEventLoop):
     """An event loop whose default executor is a fresh native thread per call."""
 
-    def run_in_executor(self, executor: Any, func: Callable[..., T], *args: Any) -> Any:
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., T], *args: Any
+    ) -> Any:
         if executor is not None:
             return super().run_in_executor(executor, func, *args)
         future = self.create_future()
@@ -75,7 +77,7 @@ class _Loop(asyncio.SelectorEventLoop):
         _start_thread(work, ())
         return future
 
-    async def getaddrinfo(  # type: ignore[override]
+    async def getaddrinfo(
         self,
         host: Any,
         port: Any,
@@ -89,7 +91,7 @@ class _Loop(asyncio.SelectorEventLoop):
             None, _getaddrinfo, host, port, family, type, proto, flags
         )
 
-    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:  # type: ignore[override]
+    async def getnameinfo(self, sockaddr: Any, flags: int = 0) -> tuple[str, str]:
         return await self.run_in_executor(None, _getnameinfo, sockaddr, flags)
 
 

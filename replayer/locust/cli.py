@@ -23,8 +23,9 @@ from retape.replayer.options import OPTIONS, add_arguments, positive
 # The replay options that mean the same under Locust, taken from the one declaration so
 # `retape locust` and `retape replay` cannot drift. The rest of replay's options concern a
 # run that Locust shapes (users, rate, run time); --speed here is the think time's own.
-_SHARED = ("target", "timeout", "bearer-env", "header", "secret", "compare", "ignore")
-_SHARED += ("ca-file", "insecure")
+_SHARED = frozenset(
+    ("target", "timeout", "bearer-env", "header", "secret", "compare", "ignore", "ca-file")
+) | {"insecure"}
 
 # Locust options retape sets itself: the locustfile is ours, the target is --target.
 _OWNED = {"-f": "-f/--locustfile", "--locustfile": "-f/--locustfile"}

@@ -41,6 +41,7 @@ from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 from retape.replayer.auth.credentials import Credentials, credentials_from_args
 from retape.replayer.compare.aspects import Comparison, parse_aspects
+from retape.replayer.compare.ignore import IgnoreRules
 from retape.replayer.config import ReplayConfig, load_config
 from retape.replayer.engine import Replayer, RulesFor
 from retape.replayer.locust.bridge import engine
@@ -177,13 +178,14 @@ class CassetteUser(User):
         config = load_config()
         files = self.session_files()
         sources = [SimpleNamespace(path=name) for name in files]
+        base = config.ignore + IgnoreRules.parse(list(self.ignore), where="ignore")
         return _Plan(
             files=files,
             target=target,
             credentials=credentials,
             comparison=Comparison(parse_aspects(self.compare), config.message_key),
             config=config,
-            rules_for=_rules_for(sources, config, list(self.ignore)),  # type: ignore[arg-type]
+            rules_for=_rules_for(sources, base),  # type: ignore[arg-type]
         )
 
     # --- one session --------------------------------------------------------------------

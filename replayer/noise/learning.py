@@ -18,6 +18,11 @@ whole learning pass, then the gap, then the whole judged pass.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from retape.cassette.model import Interaction
 from retape.common.errors import RetapeError
 
 PASS_GAP = 1.05  # seconds between the passes: second-resolution timestamps change
+LOCK_WAIT = 10.0  # seconds to wait for another process saving rules for the same cassette
 
 
 class NoiseBaseline(StrEnum):
@@ -89,10 +95,39 @@ class NoiseLearner:
         written: list[tuple[Path, int]] = []
         for cassette, learned in self.learned.items():
             path = noise_path(cassette)
-            noise = read_noise(path).merged(learned)
             try:
-                write_noise(path, noise, cassette=Path(cassette).name)
+                # pytest-xdist workers learn from one cassette side by side: read, merge and
+                # write under a lock on the cassette, so no worker's rules are lost.
+                with _locked(cassette):
+                    noise = read_noise(path).merged(learned)
+                    write_noise(path, noise, cassette=Path(cassette).name)
             except OSError as exc:
                 raise RetapeError(f"{path}: cannot write noise rules: {exc.strerror}") from None
             written.append((path, sum(len(rules) for rules in learned.values())))
         return written
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (opened read-only) for the duration.
+
+    Bounded: a cassette a recorder is still writing stays locked, and learning says so
+    rather than wait for it.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RetapeError(
+                        f"{path}: locked for over {LOCK_WAIT:g}s (is a recorder writing it?); "
+                        "noise rules not saved"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

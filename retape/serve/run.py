@@ -99,8 +99,8 @@ async def _serve(server: MockServer, host: str, port: int) -> None:
             await site.start()
         except OSError as exc:
             raise RetapeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        sockets = site._server.sockets if site._server else []
-        bound = sockets[0].getsockname()[1] if sockets else port
+        addresses = runner.addresses  # the bound ones: port 0 becomes the port the OS chose
+        bound = addresses[0][1] if addresses else port
         count = len(server.matcher.recorded)
         print(f"retape serve: {count} interaction(s) on http://{host}:{bound} "
               "(Ctrl-C for the summary)", flush=True)  # fmt: skip

@@ -180,7 +180,7 @@ class MockServer:
             if lower in _HOP_BY_HOP or (lower == "content-encoding" and encoding != "keep"):
                 continue
             headers.append((name, value))
-        if encoding not in (None, "keep"):
+        if encoding is not None and encoding != "keep":
             headers.append(("Content-Encoding", encoding))
         return headers
 
