@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from demo.auth import VARIANTS, AuthenticationMiddleware
 from demo.realtime import realtime_endpoint
+from demo.stateful import Store, routes
 
 MODEL_ID = "demo-model"
 _STARTED = int(time.time())
@@ -126,15 +127,31 @@ def create_app(variant: str, api_key: str | None) -> ASGIApp:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     # Installed via Starlette's middleware stack (as vLLM's `app.add_middleware` does): the
     # class has a sync `__call__`, which uvicorn would otherwise mistake for an ASGI2 app.
+    store = Store(variant)
     middleware = []
     if api_key:
-        middleware.append(Middleware(AuthenticationMiddleware, tokens=[api_key], variant=variant))
+        middleware.append(
+            Middleware(
+                AuthenticationMiddleware,
+                tokens=[api_key],
+                variant=variant,
+                ephemeral=store.is_ephemeral,
+            )
+        )
+    state = routes(store)
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             WebSocketRoute("/v1/realtime", realtime_endpoint),
+            Route("/v1/responses", state["create_response"], methods=["POST"]),
+            Route("/v1/responses/{ident}", state["get_response"], methods=["GET"]),
+            Route("/v1/files", state["create_file"], methods=["POST"]),
+            Route("/v1/files/{ident}", state["get_file"], methods=["GET"]),
+            Route("/v1/files/{ident}", state["delete_file"], methods=["DELETE"]),
+            Route("/v1/realtime/sessions", state["create_realtime_session"], methods=["POST"]),
+            WebSocketRoute("/v1/realtime/sessions/{ident}/ws", state["ephemeral_realtime"]),
         ],
         middleware=middleware,
     )

@@ -10,7 +10,7 @@ The variants exist so recordings can show a real regression and its fixes side b
 
 import hashlib
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import URL, Headers
 from starlette.responses import JSONResponse
@@ -22,13 +22,21 @@ VARIANTS: tuple[str, ...] = ("fixed", "regressed", "open-websocket")
 class AuthenticationMiddleware:
     """Pure ASGI middleware: paths under /v1 need `Authorization: Bearer <key>`."""
 
-    def __init__(self, app: ASGIApp, tokens: list[str], variant: str = "fixed") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: list[str],
+        variant: str = "fixed",
+        ephemeral: Callable[[str], bool] | None = None,
+    ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
         self.app = app
         self.variant = variant
         # Hash once so comparisons are constant-time over equal-length digests, as vLLM does.
         self.api_tokens = [hashlib.sha256(t.encode("utf-8")).digest() for t in tokens]
+        # Keys minted by POST /v1/realtime/sessions: good only for their realtime websocket.
+        self.ephemeral = ephemeral or (lambda key: False)
 
     def verify_token(self, headers: Headers) -> bool:
         """True when the bearer token matches any configured key."""
@@ -58,7 +66,12 @@ class AuthenticationMiddleware:
             return self.app(scope, receive, send)
         root_path = scope.get("root_path", "")
         url_path = URL(scope=scope).path.removeprefix(root_path)
-        if url_path.startswith("/v1") and not self.verify_token(Headers(scope=scope)):
+        headers = Headers(scope=scope)
+        if url_path.startswith("/v1/realtime/sessions/") and scope["type"] == "websocket":
+            key = headers.get("Authorization", "").partition(" ")[2]
+            if self.ephemeral(key):  # the endpoint checks it is this session's key
+                return self.app(scope, receive, send)
+        if url_path.startswith("/v1") and not self.verify_token(headers):
             # Starlette prefixes "websocket." for websocket scopes: an ASGI denial response.
             response = JSONResponse(content={"error": "Unauthorized"}, status_code=401)
             return response(scope, receive, send)

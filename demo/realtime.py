@@ -28,6 +28,7 @@ class RealtimeSession:
         self.session: dict[str, Any] = {"id": _new_id("sess"), **SESSION_DEFAULTS}
         self.audio_bytes = 0
         self.transcript = ""
+        self.items: dict[str, dict[str, Any]] = {}  # conversation items, by the id minted here
 
     async def emit(self, event_type: str, **fields: Any) -> None:
         """Send a server event; every event gets a fresh event_id."""
@@ -54,8 +55,30 @@ class RealtimeSession:
             await self._commit()
         elif kind == "response.create":
             await self._respond()
+        elif kind == "conversation.item.create":
+            await self._create_item(event.get("item"))
+        elif kind in ("conversation.item.delete", "conversation.item.truncate"):
+            await self._change_item(kind, event)
         else:
             await self.error(f"unknown event type {kind!r}", event.get("event_id"))
+
+    async def _create_item(self, item: Any) -> None:
+        """A client item gets an id minted here; the client refers to it by that id."""
+        item = dict(item) if isinstance(item, dict) else {}
+        item["id"] = _new_id("item")
+        self.items[item["id"]] = item
+        await self.emit("conversation.item.created", previous_item_id=None, item=item)
+
+    async def _change_item(self, kind: str, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        if item_id not in self.items:
+            await self.error(f"no item with id {item_id!r}", event.get("event_id"))
+        elif kind == "conversation.item.delete":
+            del self.items[item_id]
+            await self.emit("conversation.item.deleted", item_id=item_id)
+        else:
+            index = event.get("content_index", 0)
+            await self.emit("conversation.item.truncated", item_id=item_id, content_index=index)
 
     async def _commit(self) -> None:
         item_id = _new_id("item")
@@ -82,6 +105,11 @@ class RealtimeSession:
 
 
 async def realtime_endpoint(websocket: WebSocket) -> None:
+    """``/v1/realtime``, opened with the API key (checked by the middleware)."""
+    await serve_realtime(websocket)
+
+
+async def serve_realtime(websocket: WebSocket) -> None:
     """Accept (echoing the first offered subprotocol) and serve events until disconnect."""
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=offered[0] if offered else None)

@@ -2,8 +2,11 @@
 
 Replays the shipped cassettes in sessions/ with auth on, first against the demo target
 with the regressed middleware (``scope["method"]``), then against the fixed one
-(``scope.get("method")``). Exits 0 only if it showed both: the realtime websocket
-failing 101 -> 500 on the regressed build, and every interaction matching on the fixed.
+(``scope.get("method")``), each a freshly started server. Exits 0 only if it showed
+both: on the regressed build the realtime websocket failing 101 -> 500 and the
+Responses chain of sessions/stateful.yaml answering 500; on the fixed build every
+interaction matching, the stateful session included, with the ids and the ephemeral
+realtime key the fresh server minted carried into the requests that use them.
 """
 
 from __future__ import annotations
@@ -49,6 +52,15 @@ def _websocket_500s(report: Path) -> list[dict]:
     ]
 
 
+def _chain_500s(report: Path) -> list[dict]:
+    results = json.loads(report.read_text())["results"]
+    return [r for r in results if r["path"] == "/v1/responses" and r["actual_status"] == 500]
+
+
+def _substitutions(report: Path) -> int:
+    return sum(len(r["substitutions"]) for r in json.loads(report.read_text())["results"])
+
+
 def main() -> int:
     token = "sk-demo-" + secrets.token_urlsafe(18)  # lives in the environment only
     shown = []
@@ -59,10 +71,18 @@ def main() -> int:
             code = _replay(variant, token, report)
             if variant == "regressed":
                 ok = code == expected_exit and bool(_websocket_500s(report))
-                verdict = "caught: the realtime websocket got 500 instead of 101"
+                ok = ok and bool(_chain_500s(report))
+                verdict = (
+                    "caught: the realtime websocket got 500 instead of 101, and the "
+                    "Responses chain answered 500"
+                )
             else:
-                ok = code == expected_exit
-                verdict = "passed: every recorded interaction matched"
+                carried = _substitutions(report)
+                ok = code == expected_exit and carried > 0
+                verdict = (
+                    "passed: every recorded interaction matched, with "
+                    f"{carried} live values this server minted carried over"
+                )
             print(f"\n-> {verdict}" if ok else f"\n-> unexpected: retape exited {code}")
             shown.append(ok)
     if all(shown):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from retape.recorder.capture import DEFAULT_MAX_BODY
@@ -30,6 +31,7 @@ from retape.recorder.snapshot import (
     websocket_snapshot,
 )
 
+from retape.cassette.correlate import Correlator
 from retape.cassette.model import Body, Header, Interaction, Message, Request, Response
 from retape.cassette.redact import Redactor
 from retape.cassette.validate import MAX_SECONDS
@@ -68,9 +70,19 @@ def _seconds(value: float) -> float:
 
 
 def interaction_from(
-    snap: FlowSnapshot, redactor: Redactor, started: float, max_body: int = DEFAULT_MAX_BODY
+    snap: FlowSnapshot,
+    redactor: Redactor,
+    started: float,
+    max_body: int = DEFAULT_MAX_BODY,
+    *,
+    correlator: Correlator | None = None,
+    ident: int = 0,
 ) -> Interaction:
-    """The redacted interaction a snapshot describes; ``started`` is the recording's start."""
+    """The redacted interaction a snapshot describes; ``started`` is the recording's start.
+
+    With a ``correlator`` (one per cassette) it also carries its correlations (``uses:``),
+    numbered as ``ident``, the id the writer is about to give it.
+    """
     frames = snap.frames or ()  # none for plain HTTP and for a rejected handshake
     messages = [Message.from_frame(sender, _seconds(at), c) for sender, at, c in frames]
     raw = Interaction(
@@ -84,7 +96,22 @@ def interaction_from(
         messages=messages,
         close=snap.close,
     )
-    return redactor.interaction(raw)
+    return finish(raw, redactor, correlator, ident)
+
+
+def finish(
+    raw: Interaction, redactor: Redactor, correlator: Correlator | None, ident: int
+) -> Interaction:
+    """The interaction as it is written: redacted, numbered, with its correlations.
+
+    Correlations are inferred from the raw traffic (a cookie the server set is still
+    readable there), then their recorded values are redacted like the request that
+    carries them, so a minted secret is the same ``<redacted:N>`` in both places.
+    """
+    raw.id = ident
+    uses = correlator.observe(raw) if correlator is not None else []
+    redacted = redactor.interaction(raw)
+    return replace(redacted, uses=[redactor.correlation(c) for c in uses])
 
 
 def _request(request: RequestSnapshot, max_body: int) -> Request:

@@ -335,6 +335,7 @@ def main() -> int:
     from retape.recorder.convert import interaction_from
     from retape.recorder.guard import interaction_problem
 
+    from retape.cassette.correlate import Correlator
     from retape.cassette.redact import Redactor
     from retape.cassette.writer import CassetteWriter
 
@@ -354,14 +355,18 @@ def main() -> int:
     # Appending to a cassette: number new secrets after the ones already in it.
     redactor = Redactor(config.rules, first_number=writer.next_placeholder)
     learned_at_first_write: int | None = None
+    correlator = Correlator()  # the values this recording's server minted, and their uses
     try:
         while (snapshot := _read_frame(stdin)) is not None:
+            ident = writer.next_id
             try:
                 interaction = interaction_from(
                     snapshot,  # type: ignore[arg-type]
                     redactor,
                     config.started,
                     config.max_body,
+                    correlator=correlator,
+                    ident=ident,
                 )
                 # A block that would not validate must not reach the file: it would make
                 # the whole cassette unreadable, including everything recorded before it.
@@ -370,8 +375,10 @@ def main() -> int:
                     raise ValueError(problem)
                 writer.append(interaction)
             except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
+                correlator.forget(ident)  # nothing later may point at an id never written
                 _say(out, "skip", str(exc))
             except Exception as exc:  # a bug: costs this interaction, says so, goes on
+                correlator.forget(ident)
                 traceback.print_exc()
                 _say(out, "skip", f"internal error: {type(exc).__name__}")
             else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -160,6 +161,11 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
         target=str(target),
     )
     started = time.monotonic()
+    left_behind: list[str] = []
+
+    def on_left_behind(path: str, notes: list[str]) -> None:
+        left_behind.extend(f"{path}: {note}" for note in notes)
+
     with RunReports(
         report,
         json=args.json,
@@ -182,9 +188,13 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
                     learner=learner,
                     deadline=settings.deadline,
                     pacing=settings.pacing,
+                    on_left_behind=on_left_behind,
                 )
             )
         summary = reports.summary(duration=time.monotonic() - started)
+        summary = dataclasses.replace(summary, left_on_target=tuple(left_behind))
+        for note in left_behind:
+            report.note(note)
         if learner is not None:
             for path, count in learner.save():
                 report.note(f"learned {count} noise rule{'s' if count != 1 else ''} -> {path}")

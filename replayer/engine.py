@@ -44,8 +44,16 @@ from retape.replayer.results import (
     Result,
 )
 from retape.replayer.schedule import Pacing, RateLimit, run_units
+from retape.replayer.session_state import Prepared, SessionState
 
-from retape.cassette.model import MAX_JSON_DEPTH, Cassette, Interaction, TooDeep, loads_json
+from retape.cassette.model import (
+    MAX_JSON_DEPTH,
+    Cassette,
+    Correlation,
+    Interaction,
+    TooDeep,
+    loads_json,
+)
 from retape.cassette.stream import CassetteStream
 from retape.common.errors import RetapeError
 
@@ -93,8 +101,26 @@ class Replayer:
     rules_for: RulesFor = lambda cassette, interaction: IgnoreRules()
     reached: bool = False
     deadline_at: float | None = None  # loop time after which nothing is sent (--deadline)
+    # One SessionState per cassette (correlations, cookies), keyed by id(cassette); None
+    # replays each interaction on its own (the pytest plugin's items).
+    sessions: dict[int, SessionState] | None = None
 
-    async def outcome(self, interaction: Interaction, probe: Probe | None = None) -> Outcome:
+    def session_for(self, cassette: Source) -> SessionState | None:
+        if self.sessions is None:
+            return None
+        state = self.sessions.get(id(cassette))
+        if state is None:
+            state = SessionState(plan_of(cassette), message_key=self.comparison.message_key)
+            self.sessions[id(cassette)] = state
+        return state
+
+    async def outcome(
+        self,
+        interaction: Interaction,
+        probe: Probe | None = None,
+        *,
+        session: tuple[SessionState, Prepared] | None = None,
+    ) -> Outcome:
         """Send it; a target that never answered becomes a RetapeError (first call) or a row.
 
         Past ``deadline_at`` nothing is sent (a ``not run`` row); an interaction still
@@ -107,6 +133,11 @@ class Replayer:
         if missing:
             return Outcome(error=needs_secret_error(missing), error_kind=ErrorKind.NOT_SENT)
         credentials = self.credentials
+        rewrite = None
+        if session is not None:
+            state, prepared = session
+            credentials = credentials.with_live(prepared.live_headers, state.secrets)
+            rewrite = state.message_rewriter(interaction, prepared)
         if probe is not None:
             credentials = probe_credentials(probe, interaction.request, self.credentials)
         path = interaction.request.path
@@ -121,6 +152,7 @@ class Replayer:
                         timeout=self.timeout,
                         converse=probe is None,
                         tls=self.target.tls,
+                        rewrite=rewrite,
                     )
                 else:
                     outcome = await replay_http(
@@ -142,9 +174,35 @@ class Replayer:
         problem = too_deep(outcome)
         if problem and outcome.error is None:
             outcome.error, outcome.error_kind = problem, ErrorKind.PROTOCOL
-        if probe is None and interaction.request.credentials and not self.credentials.headers:
+        supplied = self.credentials.headers or credentials.live
+        if probe is None and interaction.request.credentials and not supplied:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
         return masked_outcome(outcome, self.credentials.masker)
+
+    async def session_outcome(
+        self, cassette: Source, interaction: Interaction, probe: Probe | None = None
+    ) -> tuple[Outcome, Prepared | None]:
+        """:meth:`outcome`, within the cassette's session: live values in, captures out.
+
+        A row whose needed value did not come back is not sent; its error says which.
+        Secrets the server minted are masked from the moment they are captured.
+        """
+        state = self.session_for(cassette)
+        if state is None:
+            return await self.outcome(interaction, probe), None
+        prepared = state.prepare(interaction, probe=probe is not None)
+        if prepared.blocked:
+            outcome = Outcome(error=prepared.blocked, error_kind=ErrorKind.NOT_SENT)
+        else:
+            outcome = await self.outcome(prepared.interaction, probe, session=(state, prepared))
+            if prepared.blocked and outcome.error is None:  # inside a websocket session
+                outcome.error = prepared.blocked
+        if probe is None:
+            state.observe(prepared.interaction, outcome)
+        for secret in state.secrets:
+            self.credentials.masker.add(secret)
+        _noted(outcome, prepared)
+        return masked_outcome(outcome, self.credentials.masker), prepared
 
     def judge(
         self,
@@ -201,13 +259,13 @@ class Replayer:
     ) -> Result:
         """Replay one interaction (or one probe of it) and judge it."""
         started = time.monotonic()
-        outcome = await self.outcome(interaction, probe)
+        outcome, prepared = await self.session_outcome(cassette, interaction, probe)
         rules = None
         if probe is None:
             rules = self.rules_for(cassette, interaction)
             if learner is not None:
                 rules = learner.learn(cassette, interaction, outcome, rules)
-        return self.judge(
+        result = self.judge(
             cassette,
             interaction,
             outcome,
@@ -215,6 +273,24 @@ class Replayer:
             rules=rules,
             duration=time.monotonic() - started,
         )
+        if prepared is not None and probe is None:
+            result.substitutions = [s.text for s in prepared.substitutions]
+        return result
+
+
+def plan_of(cassette: Source) -> list[tuple[str, Correlation]]:
+    """Every correlation of a cassette with its interaction's method, read before replay."""
+    if isinstance(cassette, Cassette):
+        return [(i.request.method, c) for i in cassette.interactions for c in i.uses]
+    return list(cassette.correlations)
+
+
+def _noted(outcome: Outcome, prepared: Prepared) -> None:
+    """The session's part of a row's details: substitutions, correlations that missed."""
+    if prepared.substitutions:
+        outcome.details["substitutions"] = [s.to_json() for s in prepared.substitutions]
+    if prepared.unmatched:
+        outcome.details["correlations_unmatched"] = list(prepared.unmatched)
 
 
 def _deep_text(data: str | bytes) -> bool:
@@ -271,9 +347,14 @@ async def replay_cassettes(
     learner: Learner | None = None,
     deadline: float | None = None,
     pacing: Pacing | None = None,
+    on_left_behind: Callable[[str, list[str]], None] | None = None,
 ) -> None:
     """Replay everything against ``target``; ``on_result`` sees each row in recorded
     order, as soon as it and every row before it are done.
+
+    Each cassette is a session: values its responses minted are carried into its later
+    requests (:mod:`replayer.session_state`). ``on_left_behind`` hears, per cassette, the
+    resources this run created whose recorded delete did not succeed.
 
     ``pacing`` says how many run at once and how fast they start (:class:`Pacing`:
     ``--concurrency``, ``--unordered``, ``--rate``, ``--speed``). ``deadline`` (seconds
@@ -290,6 +371,7 @@ async def replay_cassettes(
             comparison or Comparison(),
             config or ReplayConfig(),
         )
+        replayer.sessions = {}
         if rules_for is not None:
             replayer.rules_for = rules_for
         if deadline is not None:
@@ -331,4 +413,11 @@ async def replay_cassettes(
         if learner is not None and learner.first_pass:
             await each(observe, lambda row: None)
             await asyncio.sleep(learner.pass_gap)
+            replayer.sessions = {}  # the judged pass is a session of its own
         await each(replay, on_result)
+        if on_left_behind is not None:
+            for cassette in cassettes:
+                state = replayer.sessions.get(id(cassette))
+                left = state.left_behind() if state is not None else []
+                if left:
+                    on_left_behind(cassette.path or "<cassette>", left)

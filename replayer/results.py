@@ -107,6 +107,9 @@ class Result:
     differences: list[Difference] = field(default_factory=list)
     failure: str | None = None  # why a row failed beyond the status (a probe's verdict)
     error_kind: ErrorKind | None = None
+    # Live values put in place of recorded ones (replayer.session_state), one line each:
+    # "#6 path: d34d… (recorded) -> 152e… (from #5 $.id, kernel id)".
+    substitutions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.expected_statuses and self.expected_status is not None:
@@ -170,6 +173,7 @@ class Result:
             "error_kind": self.error_kind.value if self.error_kind else None,
             "failure": self.failure,
             "differences": [d.to_json() for d in self.differences],
+            "substitutions": list(self.substitutions),
             "duration": round(self.duration, 6),
             "details": self.details,
         }
@@ -216,6 +220,8 @@ class Summary:
     duration: float
     probes: int = 0
     differences: int = 0
+    # Resources the run created whose recorded delete did not succeed, one note each.
+    left_on_target: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, results: Iterable[Result], *, duration: float) -> Summary:
@@ -236,6 +242,7 @@ class Summary:
             "errors": self.errors,
             "probes": self.probes,
             "differences": self.differences,
+            "left_on_target": list(self.left_on_target),
             "duration": round(self.duration, 6),
         }
 

@@ -16,7 +16,7 @@ import base64
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retape.replayer.auth.mask import MASK, Masker
 from retape.replayer.auth.secrets import parse_secrets
@@ -50,16 +50,27 @@ class Credentials:
     headers: tuple[Header, ...] = field(default=(), repr=False)
     # Values for redaction placeholders in what the client sends (--secret N=VAR).
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Headers this one request carries from the live session (replayer.session_state): a
+    # credential the server minted, the cookie jar's Cookie. They replace the recorded
+    # header and win over --bearer-env/--header of the same name.
+    live: tuple[Header, ...] = field(default=(), repr=False)
     # Every live value above in every form it may come back in; other code registers
     # more with ``masker.add`` (a token minted during the run). See :mod:`auth.mask`.
     masker: Masker = field(default_factory=Masker, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for _, value in self.headers:
+        for _, value in (*self.headers, *self.live):
             for part in secret_parts(value):
                 self.masker.add(part)
         for value in self.secrets.values():
             self.masker.add(value)
+
+    def with_live(self, headers: Iterable[Header], minted: Iterable[str] = ()) -> Credentials:
+        """These credentials, for one request that carries ``headers`` from its session;
+        ``minted`` values (and the live headers) are masked from then on, as the rest."""
+        for value in minted:
+            self.masker.add(value)
+        return replace(self, live=tuple(headers))
 
     @property
     def names(self) -> frozenset[str]:
@@ -74,14 +85,35 @@ class Credentials:
         carried = set(request.credentials)
         if carried:
             carried |= self.names
+        live = {name.lower() for name, _ in self.live}
         kept = [
             (name, value)
             for name, value in request.headers
             if name.lower() not in drop
             and name.lower() not in carried
+            and name.lower() not in live
             and not is_placeholder(value)
         ]
-        return kept + list(self.headers) if request.credentials else kept
+        supplied = [(n, v) for n, v in self.headers if n.lower() not in live]
+        return kept + (supplied if request.credentials else []) + self._live_headers()
+
+    def _live_headers(self) -> list[Header]:
+        """The live headers; a jar's Cookie keeps the cookies --header supplied that the
+        session did not set itself."""
+        out = []
+        for name, value in self.live:
+            given = [v for n, v in self.headers if n.lower() == name.lower() == "cookie"]
+            if given:
+                set_here = {pair.split("=", 1)[0].strip() for pair in value.split(";")}
+                kept = [
+                    pair.strip()
+                    for pair in given[0].split(";")
+                    if pair.strip() and pair.split("=", 1)[0].strip() not in set_here
+                ]
+                value = "; ".join([*kept, value]) if value else "; ".join(kept)
+            if value:
+                out.append((name, value))
+        return out
 
     @property
     def bearer(self) -> str | None:

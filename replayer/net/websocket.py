@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from retape.replayer.auth.credentials import Credentials
@@ -42,6 +43,9 @@ HANDSHAKE_MANAGED = frozenset(
     | {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"}
     | {"sec-websocket-protocol", "sec-websocket-accept"}
 )
+# Called before each client message is sent: (its index, the message, server messages so
+# far) -> the message to send (replayer.session_state puts live values in).
+Rewrite = Callable[[int, Message, list[Message]], Message]
 NORMAL_CLOSURE = 1000
 # One received message over this closes the session (1009, "message too big"): replay
 # memory per message is bounded whatever a target sends. docs/security.md.
@@ -122,10 +126,18 @@ class _Conversation:
     since the first ends it, so a server gone silent costs at most two timeouts.
     """
 
-    def __init__(self, ws: ClientConnection, interaction: Interaction, *, timeout: float):
+    def __init__(
+        self,
+        ws: ClientConnection,
+        interaction: Interaction,
+        *,
+        timeout: float,
+        rewrite: Rewrite | None = None,
+    ):
         self.ws = ws
         self.interaction = interaction
         self.timeout = timeout
+        self.rewrite = rewrite
         self.received: list[Message] = []
         self.sent_at: list[float] = []
         self.opened = asyncio.get_running_loop().time()
@@ -164,12 +176,14 @@ class _Conversation:
     async def walk(self) -> None:
         due = 0
         try:
-            for message in self.interaction.messages:
+            for index, message in enumerate(self.interaction.messages):
                 if message.sender == "server":
                     due += 1
                     continue
                 if not await self._receive_until(due):
                     return
+                if self.rewrite is not None:  # live values from this session's server
+                    message = self.rewrite(index, message, self.received)
                 await asyncio.wait_for(self.ws.send(message.payload()), self.timeout)
                 self.details["client_messages_sent"] += 1
                 self.sent_at.append(asyncio.get_running_loop().time() - self.opened)
@@ -219,6 +233,7 @@ async def replay_websocket(
     timeout: float,
     converse: bool = True,
     tls: ssl.SSLContext | None = None,
+    rewrite: Rewrite | None = None,
 ) -> Outcome:
     """Open the handshake, replay the conversation if both sides accepted, then close.
 
@@ -258,7 +273,7 @@ async def replay_websocket(
     try:
         if not converse or not interaction.accepted:  # the status says it all
             return Outcome(status=101, headers=handshake, messages=[], handshake_seconds=took)
-        talk = _Conversation(ws, interaction, timeout=timeout)
+        talk = _Conversation(ws, interaction, timeout=timeout, rewrite=rewrite)
         await talk.walk()
         close = interaction.close
         if "note" not in talk.details:

@@ -58,7 +58,7 @@ class NoiseLearner:
         return self.baseline is NoiseBaseline.REPLAY
 
     async def observe(self, replayer: Replayer, cassette: Source, interaction: Interaction) -> None:
-        outcome = await replayer.outcome(interaction)
+        outcome, _ = await replayer.session_outcome(cassette, interaction)
         outcome.details = {}
         self._first[(cassette.path or "", interaction.id)] = outcome
 

@@ -62,9 +62,19 @@ def format_differences(result: Result, *, limit: int = SHOWN_DIFFERENCES) -> lis
     return lines
 
 
+def format_session(result: Result) -> list[str]:
+    """What the session changed in a row: live values substituted, correlations that
+    matched nothing (``uses:`` in the cassette; docs/replay.md "Stateful sessions")."""
+    lines = [_printable(s) for s in result.substitutions]
+    for note in result.details.get("correlations_unmatched") or []:
+        lines.append(_printable(f"correlation matched nothing: {note}"))
+    return lines
+
+
 def format_failure(result: Result) -> str:
-    """The row line and, indented under it, its differences."""
-    return "\n".join([format_result(result), *(INDENT + x for x in format_differences(result))])
+    """The row line and, indented under it, what the session substituted and the diff."""
+    lines = [*format_session(result), *format_differences(result)]
+    return "\n".join([format_result(result), *(INDENT + x for x in lines)])
 
 
 def format_summary(summary: Summary, *, differences: bool = False) -> str:
@@ -135,6 +145,8 @@ class TextReport:
 
     def result(self, result: Result) -> None:
         self._emit(format_result(result), style=_STYLES[result.verdict], prefix=5)
+        for line in format_session(result):
+            self._emit(INDENT + line, style="cyan")
         if not result.ok:
             for line in format_differences(result):
                 self._emit(INDENT + line, style="yellow")

@@ -326,7 +326,7 @@ def test_probe_row_reads_as_a_security_failure() -> None:
     assert set(data) == {
         "cassette", "id", "probe", "type", "method", "path", "expected_status",
         "expected_statuses", "actual_status", "ok", "error", "error_kind", "failure",
-        "differences", "duration", "details",
+        "differences", "substitutions", "duration", "details",
     }  # fmt: skip
 
 
