@@ -93,10 +93,10 @@ class Masker:
         if isinstance(value, Message) and value.kind == "base64":
             raw = value.payload()
             assert isinstance(raw, bytes)
-            masked = self.bytes(raw)
-            if masked == raw:
+            masked_raw = self.bytes(raw)
+            if masked_raw == raw:
                 return value
-            return replace(value, value=base64.b64encode(masked).decode("ascii"))
+            return replace(value, value=base64.b64encode(masked_raw).decode("ascii"))
         if is_dataclass(value) and not isinstance(value, type):
             changes = {f.name: self._walk(getattr(value, f.name)) for f in fields(value) if f.init}
             return replace(value, **changes)
