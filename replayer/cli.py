@@ -18,16 +18,19 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from retape.replayer.auth.credentials import Credentials
     from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.compare.keys import MessageRules
     from retape.replayer.config import ReplayConfig
     from retape.replayer.engine import Source
+    from retape.replayer.noise.learning import NoiseLearner
     from retape.replayer.report.outputs import RunReports
+    from retape.replayer.report.text import TextReport
     from retape.replayer.results import Result, Summary
     from retape.replayer.schedule import Pacing
 
@@ -128,6 +131,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="RULE",
         help="ignore this JSON path or header:NAME in every interaction (repeatable)",
+    )
+    compare.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        metavar="RULE",
+        nargs="?",
+        const="$",
+        help="compare this JSON path by shape only: same keys and value types, values free "
+        "(model output); without a path, whole bodies and messages (repeatable)",
     )
     compare.add_argument(
         "--learn-noise",
@@ -314,10 +327,23 @@ def _check_writable(flag: str, path: str | None) -> None:
         raise RetapeError(f"{flag} {path}: is a directory")
 
 
-def _rules_for(
-    cassettes: Sequence[Source], config: ReplayConfig, extra: Sequence[str]
-) -> Callable[[Source, Interaction], IgnoreRules]:
-    """Every rule source, read and parsed before any traffic so a typo costs nothing.
+@dataclass(frozen=True)
+class CassetteRules:
+    """Every rule source, read and parsed before any traffic so a typo costs nothing."""
+
+    rules_for: Callable[[Source, Interaction], IgnoreRules]
+    messages_for: Callable[[Source | None], MessageRules]
+    base: IgnoreRules  # project-wide and command-line rules
+
+
+def cassette_rules(
+    cassettes: Sequence[Source],
+    config: ReplayConfig,
+    extra: Sequence[str],
+    shape: Sequence[str] = (),
+) -> CassetteRules:
+    """Ignore rules per interaction and message rules per cassette (its ``.noise.toml``
+    over ``[tool.retape.compare]``).
 
     Rules are cached per cassette, and per interaction only for the ids a noise file
     names, so the cache does not grow with the cassettes.
@@ -326,7 +352,13 @@ def _rules_for(
     from retape.replayer.noise.file import noise_path, read_noise
 
     base = config.ignore + IgnoreRules.parse(extra, where="--ignore")
-    sidecars = {c.path: read_noise(noise_path(c.path)) for c in cassettes if c.path}
+    base = base + IgnoreRules.shape(shape, where="--shape")
+    defaults = config.messages
+    sidecars = {c.path: read_noise(noise_path(c.path), base=defaults) for c in cassettes if c.path}
+    messages = {
+        path: noise.message_rules(defaults, where=str(noise_path(path)))
+        for path, noise in sidecars.items()
+    }
     cache: dict[tuple[str | None, int | None], IgnoreRules] = {}
 
     def rules_for(cassette: Source, interaction: Interaction) -> IgnoreRules:
@@ -338,7 +370,10 @@ def _rules_for(
             cache[key] = base + own
         return cache[key]
 
-    return rules_for
+    def messages_for(cassette: Source | None) -> MessageRules:
+        return messages.get(cassette.path if cassette is not None else None, defaults)
+
+    return CassetteRules(rules_for, messages_for, base)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -373,10 +408,14 @@ def run(args: argparse.Namespace) -> int:
         raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
     # All valid before any traffic; each is read again, item by item, as the replay goes.
     cassettes = [open_cassette(path) for path in files]
-    rules_for = _rules_for(cassettes, config, args.ignore)
+    rules = cassette_rules(cassettes, config, args.ignore, args.shape)
     learner = None
     if args.learn_noise:
-        learner = NoiseLearner(NoiseBaseline(args.noise_baseline), message_key=config.message_key)
+        learner = NoiseLearner(
+            NoiseBaseline(args.noise_baseline),
+            messages_for=rules.messages_for,
+            base_rules=rules.base,
+        )
 
     report = TextReport(deep=comparison.deep)
     report.start(
@@ -403,7 +442,8 @@ def run(args: argparse.Namespace) -> int:
                     comparison=comparison,
                     config=replace(config, refusal=refusal),
                     auth_matrix=args.auth_matrix,
-                    rules_for=rules_for,
+                    rules_for=rules.rules_for,
+                    messages_for=rules.messages_for,
                     learner=learner,
                     deadline=args.deadline,
                     pacing=_pacing(args),
@@ -411,8 +451,7 @@ def run(args: argparse.Namespace) -> int:
             )
         summary = reports.summary(duration=time.monotonic() - started)
         if learner is not None:
-            for path, count in learner.save():
-                report.note(f"learned {count} noise rule{'s' if count != 1 else ''} -> {path}")
+            _save_noise(learner, report)
         report.summary(summary)
         reports.write(summary)
     if args.markdown:
@@ -420,6 +459,21 @@ def run(args: argparse.Namespace) -> int:
             args.markdown, reports.failures, summary, cassettes, str(target), credentials
         )
     return 0 if summary.all_passed else 1
+
+
+def _save_noise(learner: NoiseLearner, report: TextReport) -> None:
+    """Write what was learned, and say what was not (a whole body never becomes ``$``)."""
+    for path, count, dropped in learner.save():
+        line = f"learned {count} noise rule{'s' if count != 1 else ''}"
+        if dropped:
+            line += f", dropped {dropped} no longer needed"
+        report.note(f"{line} -> {path}")
+    for cassette, ident, difference in learner.not_learned:
+        report.note(
+            f"not learned: {cassette} #{ident} {difference.aspect} differs as a whole "
+            '(to accept any value, add ignore = ["$"] under '
+            f"[interactions.{ident}] of its .noise.toml)"
+        )
 
 
 def _write_markdown(

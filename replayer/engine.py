@@ -31,6 +31,7 @@ from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
 from retape.replayer.compare import aspects as compare
 from retape.replayer.compare.aspects import Comparison
 from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.keys import MessageRules
 from retape.replayer.config import ReplayConfig
 from retape.replayer.net.http import open_session, replay_http
 from retape.replayer.net.target import Target, Unreachable
@@ -47,6 +48,7 @@ _EXCERPT = 2000  # characters of a failing row's response body kept for the repo
 Source = Cassette | CassetteStream
 RulesFor = Callable[[Source, Interaction], IgnoreRules]
 Unit = Callable[[Source, Interaction], Awaitable[list[Result]]]
+MessagesFor = Callable[[Source | None], MessageRules]
 
 
 class Learner(Protocol):
@@ -84,6 +86,13 @@ class Replayer:
     comparison: Comparison = field(default_factory=Comparison)
     config: ReplayConfig = field(default_factory=ReplayConfig)
     rules_for: RulesFor = lambda cassette, interaction: IgnoreRules()
+    messages_for: MessagesFor | None = None  # default: the comparison's message key
+
+    def message_rules(self, cassette: Source | None) -> MessageRules:
+        if self.messages_for is None:
+            return self.comparison.messages
+        return self.messages_for(cassette)
+
     reached: bool = False
     deadline_at: float | None = None  # loop time after which nothing is sent (--deadline)
 
@@ -93,7 +102,9 @@ class Replayer:
             return []
         return list(Probe)
 
-    async def outcome(self, interaction: Interaction, probe: Probe | None = None) -> Outcome:
+    async def outcome(
+        self, interaction: Interaction, probe: Probe | None = None, cassette: Source | None = None
+    ) -> Outcome:
         """Send it; a target that never answered becomes a RetapeError (first call) or a row.
 
         Past ``deadline_at`` nothing is sent (a ``not run`` row); an interaction still
@@ -118,8 +129,9 @@ class Replayer:
                         url=self.target.ws_url(path),
                         credentials=credentials,
                         timeout=self.timeout,
-                        converse=probe is None,
+                        probe=probe is not None,
                         tls=self.target.tls,
+                        rules=self.message_rules(cassette),
                     )
                 else:
                     outcome = await replay_http(
@@ -155,7 +167,13 @@ class Replayer:
         request = interaction.request
         if probe is None:
             rules = rules if rules is not None else self.rules_for(cassette, interaction)
-            verdict = compare.judge(interaction, outcome, comparison=self.comparison, rules=rules)
+            verdict = compare.judge(
+                interaction,
+                outcome,
+                comparison=self.comparison,
+                rules=rules,
+                messages=self.message_rules(cassette),
+            )
             expected: int | None = interaction.response.status
             statuses = [interaction.response.status]
         else:
@@ -181,6 +199,7 @@ class Replayer:
             expected_statuses=statuses,
             differences=verdict.differences,
             failure=verdict.failure,
+            session=outcome.session.to_json() if outcome.session is not None else None,
         )
 
     async def run(
@@ -193,7 +212,7 @@ class Replayer:
     ) -> Result:
         """Replay one interaction (or one probe of it) and judge it."""
         started = time.monotonic()
-        outcome = await self.outcome(interaction, probe)
+        outcome = await self.outcome(interaction, probe, cassette)
         rules = None
         if probe is None:
             rules = self.rules_for(cassette, interaction)
@@ -229,6 +248,7 @@ async def replay_cassettes(
     config: ReplayConfig | None = None,
     auth_matrix: bool = False,
     rules_for: RulesFor | None = None,
+    messages_for: MessagesFor | None = None,
     learner: Learner | None = None,
     deadline: float | None = None,
     pacing: Pacing | None = None,
@@ -253,6 +273,8 @@ async def replay_cassettes(
         )
         if rules_for is not None:
             replayer.rules_for = rules_for
+        if messages_for is not None:
+            replayer.messages_for = messages_for
         if deadline is not None:
             replayer.deadline_at = asyncio.get_running_loop().time() + deadline
         starts = RateLimit(pacing.rate)

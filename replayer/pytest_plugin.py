@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from retape.replayer.auth.probes import Probe
     from retape.replayer.compare.aspects import Comparison
     from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.compare.keys import MessageRules
     from retape.replayer.config import ReplayConfig
     from retape.replayer.net.target import Target
     from retape.replayer.results import Result
@@ -167,7 +168,8 @@ class CassetteFile(pytest.File):
         shown = os.path.relpath(self.path, self.config.invocation_params.dir)
         try:
             cassette = load_cassette(shown if not shown.startswith("..") else self.path)
-            noise = read_noise(noise_path(self.path))
+            noise = read_noise(noise_path(self.path), base=settings.config.messages)
+            messages = noise.message_rules(settings.config.messages)
         except RetapeError as exc:
             raise self.CollectError(str(exc)) from None
         for interaction in cassette.interactions:
@@ -184,6 +186,7 @@ class CassetteFile(pytest.File):
                     interaction=interaction,
                     probe=probe,
                     rules=rules,
+                    messages=messages,
                 )
 
     @staticmethod
@@ -212,9 +215,11 @@ class InteractionItem(pytest.Item):
         interaction: Interaction,
         probe: Probe | None,
         rules: IgnoreRules,
+        messages: MessageRules,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.messages = messages
         self.cassette = cassette
         self.interaction = interaction
         self.probe = probe
@@ -246,6 +251,7 @@ class InteractionItem(pytest.Item):
                 settings.comparison,
                 settings.config,
                 rules_for=lambda cassette, interaction: self.rules,
+                messages_for=lambda cassette: self.messages,
             )
             return await replayer.run(self.cassette, self.interaction, self.probe)
 

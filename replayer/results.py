@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retape.replayer.compare.diff_json import Difference
+from retape.replayer.conversation import SessionFacts
 
 from retape.cassette.model import Header, Message
 
@@ -36,6 +37,8 @@ class Outcome:
     headers: list[Header] = field(default_factory=list)
     body: bytes | None = None  # decoded; also a rejected handshake's body
     messages: list[Message] | None = None  # server messages received (websocket only)
+    turns: list[int] | None = None  # the conversation turn each of ``messages`` fell in
+    session: SessionFacts | None = None  # how an accepted websocket session went
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Result:
     expected_statuses: list[int] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
     failure: str | None = None  # why a row failed beyond the status (a probe's verdict)
+    session: dict[str, Any] | None = None  # the ws_* fields of an accepted websocket session
 
     def __post_init__(self) -> None:
         if not self.expected_statuses and self.expected_status is not None:
@@ -86,6 +90,11 @@ class Result:
         return " or ".join(codes) if len(codes) <= 2 else f"{', '.join(codes[:-1])} or {codes[-1]}"
 
     @property
+    def session_failed(self) -> bool:
+        """An accepted websocket session that did not run (closed early, silent...)."""
+        return bool(self.session) and self.session.get("ws_problem") is not None
+
+    @property
     def status_matched(self) -> bool:
         return self.actual_status is not None and self.actual_status in self.expected_statuses
 
@@ -97,6 +106,11 @@ class Result:
                 return f"expected {self.expected}, {self.error}"
             return f"expected {self.expected}, got {self.error}"
         got = f"expected {self.expected}, got {self.actual_status}"
+        if self.failure and self.status_matched and not self.probe and not self.error:
+            return self.failure  # the handshake matched; the session after it did not
+        if self.probe and self.session and self.session.get("ws_probe") == "refused":
+            code = self.session.get("ws_close_code")
+            return f"{got}, then closed {code} before any message: refused after the handshake"
         if self.failure:
             got = f"{self.failure}: {got}"
         if self.error:
@@ -108,7 +122,7 @@ class Result:
         return got
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "cassette": self.cassette,
             "id": self.id,
             "probe": self.probe,
@@ -125,6 +139,9 @@ class Result:
             "duration": round(self.duration, 6),
             "details": self.details,
         }
+        if self.session is not None:
+            data.update(self.session)
+        return data
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ def format_result(result: Result) -> str:
         f"{result.verdict:<5}  {result.cassette} #{result.id}  "
         f"{result.type} {result.method} {result.path}{probe}  {result.problem}"
     )
-    remarks = [messages_note(result.details), result.details.get("credentials")]
+    # A failed session or a probe says what happened in its problem already.
+    said = result.session_failed or (result.probe and result.session)
+    remarks = [None if said else messages_note(result.details), result.details.get("credentials")]
     remarks = [r for r in remarks if r]
     if remarks:
         line += f"  ({'; '.join(remarks)})"
