@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from retape.replayer.auth.credentials import Credentials
+    from retape.replayer.compare.aspects import Comparison
     from retape.replayer.compare.ignore import IgnoreRules
     from retape.replayer.compare.keys import MessageRules
     from retape.replayer.config import ReplayConfig
     from retape.replayer.engine import Source
+    from retape.replayer.net.target import Target
     from retape.replayer.noise.learning import NoiseLearner
     from retape.replayer.report.outputs import RunReports
     from retape.replayer.report.text import TextReport
@@ -377,17 +379,10 @@ def cassette_rules(
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-    import time
-
     from retape.replayer.auth.credentials import credentials_from_args
     from retape.replayer.compare.aspects import Comparison, parse_aspects
     from retape.replayer.config import load_config, parse_refusal
-    from retape.replayer.engine import replay_cassettes
     from retape.replayer.net.target import parse_target
-    from retape.replayer.noise.learning import NoiseBaseline, NoiseLearner
-    from retape.replayer.report.outputs import RunReports
-    from retape.replayer.report.text import TextReport
 
     from retape.cassette.errors import RetapeError
     from retape.cassette.load import find_cassettes
@@ -408,6 +403,29 @@ def run(args: argparse.Namespace) -> int:
         raise RetapeError(f"no cassettes (*.yaml, *.yml) found in {' '.join(args.paths)}")
     # All valid before any traffic; each is read again, item by item, as the replay goes.
     cassettes = [open_cassette(path) for path in files]
+    try:
+        return _replay(args, target, credentials, comparison, config, refusal, cassettes)
+    except RetapeError as exc:  # a library's words may quote what was sent
+        raise RetapeError(credentials.scrub(str(exc))) from None
+
+
+def _replay(
+    args: argparse.Namespace,
+    target: Target,
+    credentials: Credentials,
+    comparison: Comparison,
+    config: ReplayConfig,
+    refusal: frozenset[int],
+    cassettes: list[CassetteStream],
+) -> int:
+    import asyncio
+    import time
+
+    from retape.replayer.engine import replay_cassettes
+    from retape.replayer.noise.learning import NoiseBaseline, NoiseLearner
+    from retape.replayer.report.outputs import RunReports
+    from retape.replayer.report.text import TextReport
+
     rules = cassette_rules(cassettes, config, args.ignore, args.shape)
     learner = None
     if args.learn_noise:

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from aiohttp import ClientSession
 from retape.replayer.auth.credentials import Credentials
+from retape.replayer.auth.mask import Masker
 from retape.replayer.auth.probes import Probe, probe_credentials
 from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
 from retape.replayer.compare import aspects as compare
@@ -152,7 +153,7 @@ class Replayer:
             outcome = Outcome(error=DEADLINE_STOPPED)
         if probe is None and interaction.request.credentials and not self.credentials.headers:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
-        return _scrubbed(outcome, self.credentials)
+        return masked_outcome(outcome, self.credentials.masker)
 
     def judge(
         self,
@@ -181,9 +182,10 @@ class Replayer:
             expected, statuses = None, sorted(self.config.refusal)
         details = dict(outcome.details)
         if not verdict.ok and outcome.body:
+            # The body was masked whole (masked_outcome): a cut cannot split a secret.
             text = outcome.body[:_EXCERPT].decode("utf-8", errors="replace")
-            details["response_excerpt"] = self.credentials.scrub(text)
-        return Result(
+            details["response_excerpt"] = text
+        result = Result(
             cassette=cassette.path or "<cassette>",
             id=interaction.id,
             type=interaction.type,
@@ -201,6 +203,8 @@ class Replayer:
             failure=verdict.failure,
             session=outcome.session.to_json() if outcome.session is not None else None,
         )
+        # The one place a row becomes what every report reads: nothing live gets past it.
+        return self.credentials.masker.value(result)
 
     async def run(
         self,
@@ -228,13 +232,13 @@ class Replayer:
         )
 
 
-def _scrubbed(outcome: Outcome, credentials: Credentials) -> Outcome:
-    """Library messages may quote what was sent; mask any credential before reporting."""
-    if outcome.error is not None:
-        outcome.error = credentials.scrub(outcome.error)
-    if "note" in outcome.details:
-        outcome.details["note"] = credentials.scrub(outcome.details["note"])
-    return outcome
+def masked_outcome(outcome: Outcome, masker: Masker) -> Outcome:
+    """What the target sent back (and what libraries said about it) with every live
+    secret masked, before comparison shortens anything: a target may echo a credential
+    anywhere, and a difference line or an excerpt cut first could keep half of it."""
+    if not masker:
+        return outcome
+    return masker.value(outcome)
 
 
 async def replay_cassettes(

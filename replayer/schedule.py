@@ -34,6 +34,9 @@ from retape.common.errors import RetapeError
 Source = TypeVar("Source")
 Row = TypeVar("Row")
 
+# --speed never waits longer than this for one interaction, whatever the cassette says.
+MAX_SPEED_WAIT = 300.0
+
 DEFAULT_CONCURRENCY = 8
 MIN_WINDOW = 1024  # units started but not handed on; a row is well under a kilobyte
 
@@ -146,6 +149,8 @@ class _Run(Generic[Source, Row]):
             if self.pacing.speed:
                 first_at = interaction.at if first_at is None else first_at
                 due = started + (interaction.at - first_at) / self.pacing.speed
+                # A cassette's timings are bounded (MAX_SECONDS), and one wait is too.
+                due = min(due, loop.time() + MAX_SPEED_WAIT)
                 if self.deadline_at is not None:
                     due = min(due, self.deadline_at)  # past it nothing is sent: no waiting
                 if due > loop.time():

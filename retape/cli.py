@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from retape import __version__, cassette_commands
+from retape import __version__, cassette_commands, io_commands
 from retape.common.errors import RetapeError
 from retape.recorder import cli as recorder_cli
 from retape.replayer import cli as replayer_cli
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     recorder_cli.add_parser(sub)
     replayer_cli.add_parser(sub)
     cassette_commands.add_parsers(sub)
+    io_commands.add_parsers(sub)
     return parser
 
 

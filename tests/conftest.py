@@ -12,6 +12,16 @@ import pytest
 from tests.recorder_support import start_recorder
 from tests.support import demo_target
 
+TIERS = {"unit", "integration"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (its folder): ``pytest -m unit`` runs the fast one."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(tier)
+
 
 @pytest.fixture(scope="module")
 def target() -> Iterator[Callable[[str], str]]:

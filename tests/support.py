@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from demo.processes import REPO, free_port, output_of, running, stop, wait_for_port
 
-__all__ = ["REPO", "free_port", "output_of", "running", "stop", "wait_for_port"]
+__all__ = ["REPO", "CliResult", "cli", "free_port", "output_of", "running", "stop", "wait_for_port"]
 PYTHON = sys.executable
 DEMO_TOKEN = "sk-demo-test-0123456789abcdefXYZ"  # the test key; must never reach a cassette
 
@@ -38,3 +40,41 @@ def retape(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What :func:`cli` saw: the shape of ``subprocess.CompletedProcess`` the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """Run ``retape.cli.main(args)`` in this process, capturing stdout and stderr.
+
+    For the unit tier: everything but the process boundary (argv parsing, exit codes, the
+    one-line errors) without paying for an interpreter start. ``env`` is set for the call
+    and restored after. Run from the repository, as :func:`retape` is.
+    """
+    from retape.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = dict(os.environ)
+    cwd = os.getcwd()
+    os.environ.update(env or {})
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, --version, usage errors
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(saved)
+    return CliResult(int(code), out.getvalue(), err.getvalue())

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from retape.replayer.auth.mask import MASK, Masker
 from retape.replayer.auth.secrets import parse_secrets
 
 from retape.cassette.model import Header, Request
@@ -26,7 +27,18 @@ from retape.common.errors import RetapeError
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110)
-MASK = "<credential>"
+__all__ = ["MASK", "Credentials", "credentials_from_args", "secret_parts"]
+
+
+def secret_parts(value: str) -> list[str]:
+    """A credential header value and the secrets inside it: the part after a scheme
+    word (``Bearer X``), and each cookie value (``a=1; b=2``)."""
+    parts = [value, value.partition(" ")[2]]
+    for pair in value.split(";"):
+        name, equals, cookie = pair.strip().partition("=")
+        if equals and name:
+            parts.append(cookie)
+    return [part.strip() for part in parts if part.strip()]
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,16 @@ class Credentials:
     headers: tuple[Header, ...] = field(default=(), repr=False)
     # Values for redaction placeholders in what the client sends (--secret N=VAR).
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Every live value above in every form it may come back in; other code registers
+    # more with ``masker.add`` (a token minted during the run). See :mod:`auth.mask`.
+    masker: Masker = field(default_factory=Masker, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for _, value in self.headers:
+            for part in secret_parts(value):
+                self.masker.add(part)
+        for value in self.secrets.values():
+            self.masker.add(value)
 
     @property
     def names(self) -> frozenset[str]:
@@ -60,12 +82,8 @@ class Credentials:
         return kept + list(self.headers) if request.credentials else kept
 
     def scrub(self, text: str) -> str:
-        """``text`` with every credential value masked; for messages from libraries."""
-        secrets = {v for _, value in self.headers for v in (value, value.partition(" ")[2])}
-        secrets |= set(self.secrets.values())
-        for secret in sorted(secrets - {""}, key=len, reverse=True):  # whole values first
-            text = text.replace(secret, MASK)
-        return text
+        """``text`` with every live secret masked, in every form (see :mod:`auth.mask`)."""
+        return self.masker.text(text)
 
 
 def _expand(template: str, *, flag: str, environ: Mapping[str, str]) -> str:

@@ -126,7 +126,8 @@ def render_markdown(
         out.append("")
     for result in failing:
         out += _section(result, interactions.get((result.cassette, result.id)), credentials)
-    return "\n".join(out).rstrip("\n") + "\n"
+    # Rows were masked when judged; the reproducers are built here, from the cassette.
+    return credentials.masker.text("\n".join(out).rstrip("\n") + "\n")
 
 
 def write_markdown(path: str | Path, text: str) -> None:

@@ -32,7 +32,14 @@ class _CassetteDumper(_BaseDumper):  # type: ignore[misc, valid-type]
         return True
 
 
+# Line breaks to YAML besides "\n" (and carriage returns): inside a block scalar they
+# would end lines no reader of the file can see, so such strings are written escaped.
+_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    if _OTHER_BREAKS.search(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     style = "|" if "\n" in data else None
     if style is None and _YAML12_NUMBER.fullmatch(data):
         style = "'"

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from retape.cassette.depth import may_be_deep
 from retape.cassette.validate import _semantic_errors
 
 # Where a node may start: a line start, a flow indicator, an indicator followed by a
@@ -214,8 +215,8 @@ def parse(text: str) -> Any | None:
     the safe path then reports the problem in its usual words.
     """
     parser = _yaml_rs()
-    if parser is None or needs_pyyaml(text):
-        return None
+    if parser is None or may_be_deep(text) or needs_pyyaml(text):
+        return None  # deep nesting: yaml-rs overflows its stack; the safe path refuses it
     collecting = gc.isenabled()
     gc.disable()  # millions of new containers, none of them garbage: skip the scans
     try:
@@ -230,7 +231,9 @@ def parse(text: str) -> Any | None:
 _TOP = frozenset({"retape", "recording", "interactions"})
 _INTERACTION = frozenset(
     {"id", "type", "at", "duration", "http_version", "request", "response", "messages", "close"}
+    | {"uses"}
 )
+_CORRELATION = frozenset({"name", "value", "from", "match", "to", "enabled"})
 _REQUEST = frozenset({"method", "path", "headers", "credentials", "body"})
 _RESPONSE = frozenset({"status", "reason", "headers", "body"})
 _BODY = frozenset(
@@ -242,13 +245,16 @@ _MESSAGE = frozenset({"from", "at", "json", "text", "base64"})
 _CLOSE = frozenset({"code", "reason", "by"})
 _PAYLOADS = ("json", "text", "base64")
 _METHOD = re.compile(r"[A-Za-z]+")  # tiny: compiled at import
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+_BAD_VALUE = re.compile("[\r\n\x00]")
+_MAX_SECONDS = 1_000_000  # cassette.validate.MAX_SECONDS
 
 
 def _seconds(value: Any) -> bool:
     kind = type(value)
     if kind is int:
-        return value >= 0
-    return kind is float and math.isfinite(value) and value >= 0
+        return 0 <= value <= _MAX_SECONDS
+    return kind is float and math.isfinite(value) and 0 <= value <= _MAX_SECONDS
 
 
 def _one_payload(item: dict) -> bool:
@@ -269,6 +275,8 @@ def _headers(value: Any) -> bool:
             return False
         name, text = pair
         if type(name) is not str or not name or type(text) is not str:
+            return False
+        if not _HEADER_NAME.fullmatch(name) or _BAD_VALUE.search(text):
             return False
     return True
 
@@ -344,6 +352,32 @@ def _close(value: Any) -> bool:
     return "by" not in value or value["by"] in ("client", "server", "none")
 
 
+def _uses(value: Any) -> bool:
+    """The schema's shape of ``uses:``; the references themselves are semantic checks."""
+    if value is None:
+        return True
+    if type(value) is not list:
+        return False
+    for use in value:
+        if type(use) is not dict or not use.keys() <= _CORRELATION:
+            return False
+        if type(use.get("value")) is not str or not use["value"]:
+            return False
+        source, targets = use.get("from"), use.get("to")
+        if type(source) is not str or not source.startswith("#"):
+            return False
+        if type(targets) is not list or not targets or any(type(t) is not str for t in targets):
+            return False
+        if "name" in use and type(use["name"]) is not str:
+            return False
+        match = use.get("match", "")
+        if type(match) is not str or ("match" in use and not 0 < len(match) <= 1000):
+            return False
+        if "enabled" in use and type(use["enabled"]) is not bool:
+            return False
+    return True
+
+
 def _interaction(value: Any) -> bool:
     if type(value) is not dict or not value.keys() <= _INTERACTION:
         return False
@@ -363,7 +397,10 @@ def _interaction(value: Any) -> bool:
     ):
         return False
     return (
-        _request(value["request"]) and _response(value["response"]) and _close(value.get("close"))
+        _request(value["request"])
+        and _response(value["response"])
+        and _close(value.get("close"))
+        and _uses(value.get("uses"))
     )
 
 

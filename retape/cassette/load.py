@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from retape.cassette import fastload
+from retape.cassette.depth import check_nesting
 from retape.cassette.errors import CassetteError
 from retape.cassette.model import Cassette, Interaction, Recording
 from retape.cassette.torn import warn_torn_tail, without_torn_tail
@@ -25,7 +26,27 @@ _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 class _SafeLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """The safe loader, minus implicit timestamps: an unquoted ``2024-01-01`` in a
-    hand-edited body stays the string it would be in JSON, not a Python date."""
+    hand-edited body stays the string it would be in JSON, not a Python date.
+
+    A key that appears twice in one mapping is refused: PyYAML would silently keep the
+    last one, so what a reviewer reads in the file would not be what is replayed.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the constructor words that
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 _SafeLoader.yaml_implicit_resolvers = {
@@ -112,9 +133,12 @@ def refuse_aliases(text: str, *, path: str) -> None:
 
 def parse_yaml(text: str, *, path: str) -> Any:
     """Parse with the safe loader; a syntax error or a tag becomes a CassetteError."""
+    check_nesting(text, path=path)
     refuse_aliases(text, path=path)
     try:
         return yaml.load(text, Loader=_SafeLoader)  # safe loader: no tags honoured
+    except RecursionError:  # the pure-Python composer, where libyaml is missing
+        raise CassetteError("invalid YAML: nested too deeply", path=path) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from retape.cassette.refs import Source, Target
 from retape.common.errors import RetapeError
 
 Header = tuple[str, str]
@@ -284,6 +285,60 @@ class Close:
         return cls(data.get("code"), data.get("reason") or "", data.get("by", "client"))
 
 
+@dataclass(frozen=True)
+class Correlation:
+    """A value the server returned that the client then sent back (``uses:``).
+
+    Written on the interaction that *uses* the value, with both ends: ``source`` (an
+    earlier interaction's response, or an earlier server message of the same websocket
+    session) and ``targets`` (parts of this interaction's request or client messages).
+    ``value`` is the value as recorded (a ``<redacted:N>`` placeholder for a secret);
+    at replay the live value taken from ``source`` replaces it in every target.
+    ``match`` (a regular expression with one group) picks the value out of a longer
+    source string, such as an id inside a ``Location`` URL. ``enabled: false`` keeps a
+    reviewed correlation in the file but off. ``used_by`` is the id of the interaction
+    it is written on (not a key of its own in the file).
+    """
+
+    value: str
+    source: Source
+    targets: tuple[Target, ...]
+    name: str = ""
+    match: str | None = None
+    enabled: bool = True
+    used_by: int = 0
+
+    @property
+    def label(self) -> str:
+        """``kernel id``: what the value is, for reports."""
+        return self.name or "value"
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.name:
+            data["name"] = self.name
+        data["value"] = self.value
+        data["from"] = str(self.source)
+        if self.match is not None:
+            data["match"] = self.match
+        data["to"] = InlineList(str(t) for t in self.targets)
+        if not self.enabled:
+            data["enabled"] = False
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any], *, used_by: int = 0) -> Correlation:
+        return cls(
+            value=str(data["value"]),
+            source=Source.parse(data["from"]),
+            targets=tuple(Target.parse(t) for t in data["to"]),
+            name=str(data.get("name") or ""),
+            match=data.get("match"),
+            enabled=data.get("enabled", True) is not False,
+            used_by=used_by,
+        )
+
+
 @dataclass
 class Interaction:
     id: int
@@ -295,6 +350,8 @@ class Interaction:
     http_version: str = "HTTP/1.1"
     messages: list[Message] = field(default_factory=list)
     close: Close | None = None
+    # Values this interaction sends that an earlier response minted (docs/cassette-format.md).
+    uses: list[Correlation] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -314,6 +371,8 @@ class Interaction:
         if self.type == "websocket":
             data["messages"] = [m.to_data() for m in self.messages]
             data["close"] = self.close.to_data() if self.close else None
+        if self.uses:
+            data["uses"] = [c.to_data() for c in self.uses]
         return data
 
     @classmethod
@@ -328,6 +387,7 @@ class Interaction:
             http_version=data.get("http_version") or "HTTP/1.1",
             messages=[Message.from_data(m) for m in data.get("messages") or []],
             close=Close.from_data(data.get("close")),
+            uses=[Correlation.from_data(c, used_by=data["id"]) for c in data.get("uses") or []],
         )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from retape.cassette.model import (
     Body,
+    Correlation,
     Header,
     Interaction,
     Message,
@@ -236,4 +237,10 @@ class Redactor:
                 reason=response.reason,
             ),
             messages=[self.message(m) for m in interaction.messages],
+            uses=[self.correlation(c) for c in interaction.uses],
         )
+
+    def correlation(self, correlation: Correlation) -> Correlation:
+        """A correlation whose recorded value is redacted as its uses are: a minted secret
+        (a learned credential) becomes the same placeholder it is in the request."""
+        return replace(correlation, value=self.text(correlation.value) or correlation.value)

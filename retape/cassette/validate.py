@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
@@ -21,9 +22,13 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from retape.cassette.errors import CassetteError
 from retape.cassette.locate import Locator
+from retape.cassette.refs import RefError, Source, Target
 
 # Deeper JSON would overflow the recursion of anything that walks or serialises it.
 MAX_JSON_DEPTH = 200
+# Seconds (``at``, ``duration``): finite, and at most about 11.5 days, so ``--speed`` can
+# never be told to wait forever (the schema says the maximum; NaN needs saying here).
+MAX_SECONDS = 1_000_000
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -90,6 +95,13 @@ def _describe(error: ValidationError) -> str:
             f"expected a path starting with a single '/', got {_short(error.instance)} "
             "(a cassette never names a host: the target comes from --target)"
         )
+    if keyword == "pattern" and error.path and error.path[-1] == "method":
+        return f"expected an HTTP method (a token), got {_short(error.instance)}"
+    where = list(error.path)
+    if keyword == "pattern" and len(where) >= 3 and where[-3] == "headers":
+        if where[-1] == 0:
+            return f"expected a header name (an RFC 9110 token), got {_short(error.instance)}"
+        return "a header value may not hold a line break (CR, LF) or NUL"
     if keyword == "pattern" and error.path and error.path[-1] == "sha256":
         return f"expected 64 lowercase hex digits, got {_short(error.instance)}"
     if keyword in ("minItems", "maxItems") and error.path and "headers" in error.path:
@@ -165,14 +177,60 @@ def _payloads(index: int, interaction: dict[str, Any]) -> Iterator[tuple[list[st
         yield ["interactions", index, "messages", number], message
 
 
+def _finite(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def correlation_problem(use: dict[str, Any], ident: int) -> tuple[str, str] | None:
+    """Why a ``uses:`` item of interaction ``ident`` cannot be followed: (key, message)."""
+    try:
+        source = Source.parse(use["from"])
+    except RefError as exc:
+        return "from", str(exc)
+    targets: list[Target] = []
+    for number, text in enumerate(use["to"]):
+        try:
+            targets.append(Target.parse(text))
+        except RefError as exc:
+            return f"to[{number}]", str(exc)
+    if source.id > ident:
+        return "from", f"#{source.id} comes after this interaction (#{ident})"
+    # From this interaction itself: only a server message used by a later client message.
+    if source.id == ident and (
+        source.part != "message"
+        or any(t.part != "message" or (t.index or 0) <= (source.index or 0) for t in targets)
+    ):
+        return "from", (
+            "a value from this interaction itself can only be a server message used by "
+            "a later client message"
+        )
+    if use.get("match") is not None:
+        try:
+            pattern = re.compile(use["match"])
+        except re.error as exc:
+            return "match", f"not a regular expression: {exc}"
+        if pattern.groups < 1:
+            return "match", "needs a group, (...), around the value"
+    return None
+
+
 def _semantic_errors(data: dict[str, Any]) -> Problem | None:
-    """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads."""
+    """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads,
+    correlations that refer to earlier interactions in words that parse."""
     seen: set[int] = set()
     for index, interaction in enumerate(data.get("interactions") or []):
         ident = interaction["id"]
         if ident in seen:
             return ["interactions", index, "id"], f"duplicate interaction id {ident}"
         seen.add(ident)
+        for key in ("at", "duration"):
+            if not _finite(interaction.get(key, 0)):
+                return ["interactions", index, key], "expected a finite number of seconds"
+        for number, message in enumerate(interaction.get("messages") or []):
+            if not _finite(message.get("at", 0)):
+                return ["interactions", index, "messages", number, "at"], (
+                    "expected a finite number of seconds"
+                )
         if interaction["type"] == "http" and interaction.get("messages"):
             return (
                 ["interactions", index, "messages"],
@@ -182,6 +240,16 @@ def _semantic_errors(data: dict[str, Any]) -> Problem | None:
             problem = _payload_problem(payload)
             if problem:
                 return [*where, problem[0]], problem[1]
+        for number, use in enumerate(interaction.get("uses") or []):
+            found = correlation_problem(use, ident)
+            if found:
+                key, message = found
+                place: list[str | int] = ["interactions", index, "uses", number]
+                if key.startswith("to["):
+                    place += ["to", int(key[3:-1])]
+                else:
+                    place.append(key)
+                return place, message
     return None
 
 

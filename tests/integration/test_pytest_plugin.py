@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_replay_cli import TOKEN_ENV, replay, rows_of
+from tests.integration.test_replay_deep import authenticated_only, capture, edit
 from tests.support import PYTHON, REPO
-from tests.test_replay_cli import TOKEN_ENV, replay, rows_of
-from tests.test_replay_deep import authenticated_only, capture, edit
 
 pytest_plugins = ["pytester"]
 KEY_VAR = "RETAPE_TEST_KEY"

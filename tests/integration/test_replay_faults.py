@@ -42,9 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from retape.cassette.model import Close, Interaction, Message
 from retape.common.errors import RetapeError
-from tests.recorder_support import private_ca
-from tests.support import PYTHON, REPO, free_port, wait_for_port
-from tests.test_replay_cli import (
+from tests.integration.test_replay_cli import (
     client,
     http,
     one_error_line,
@@ -54,6 +52,8 @@ from tests.test_replay_cli import (
     websocket,
     write,
 )
+from tests.recorder_support import private_ca
+from tests.support import PYTHON, REPO, free_port, wait_for_port
 
 # A short conversation: the server greets, the client asks, the server answers.
 CONVERSATION = [

@@ -100,7 +100,10 @@ bodies = st.one_of(
     st.builds(lambda v: Body("text", v), texts.filter(bool)),
     st.builds(lambda v: Body("base64", base64.b64encode(v).decode()), st.binary(min_size=1)),
 )
-headers = st.lists(st.tuples(texts.filter(bool), texts), max_size=3)
+# Header names are RFC 9110 tokens and values hold no CR, LF or NUL (the schema says so).
+header_names = st.text(string.ascii_letters + string.digits + "!#$%&'*+.^_`|~-", min_size=1)
+header_values = texts.map(lambda t: t.replace("\r", " ").replace("\n", " ").replace("\0", " "))
+headers = st.lists(st.tuples(header_names, header_values), max_size=3)
 messages = st.lists(
     st.builds(
         Message,

@@ -24,8 +24,7 @@ from websockets.sync.client import connect
 from retape.cassette.dump import dump_cassette
 from retape.cassette.load import load_cassette
 from retape.cassette.model import Body, Cassette, Close, Interaction, Message, Request, Response
-from tests.support import DEMO_TOKEN
-from tests.test_replay_cli import (
+from tests.integration.test_replay_cli import (
     BEARER,
     CHAT,
     TOKEN_ENV,
@@ -35,6 +34,7 @@ from tests.test_replay_cli import (
     rows_of,
     websocket,
 )
+from tests.support import DEMO_TOKEN
 
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 REDACTED = ("Authorization", "Bearer <redacted:1>")

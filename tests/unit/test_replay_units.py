@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import re
-import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -22,7 +21,7 @@ from retape.replayer.results import Result, Summary
 
 from retape.cassette.model import Body, Close, Request
 from retape.common.errors import RetapeError
-from tests.support import PYTHON, REPO
+from tests.support import cli
 
 SECRET = "s3cr3t-value-0123456789"
 
@@ -280,29 +279,9 @@ def test_junit_has_a_suite_per_cassette_and_survives_odd_characters() -> None:
 # --- the command -------------------------------------------------------------------------------
 
 
-def test_importing_the_replay_command_stays_cheap() -> None:
-    """`retape` imports replayer.cli on every start; the network stack loads only on replay."""
-    code = (
-        "import sys, retape.replayer.cli\n"
-        "heavy = {'aiohttp', 'websockets', 'rich', 'mitmproxy', 'retape.recorder'}\n"
-        "heavy &= set(sys.modules)\n"
-        "import retape.replayer.engine, retape.replayer.report.text, retape.replayer.report.junit\n"
-        "assert not heavy, heavy\n"
-        "assert not {'mitmproxy', 'retape.recorder'} & set(sys.modules)\n"
-    )
-    result = subprocess.run(
-        [PYTHON, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-
-
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
 def test_timeout_must_be_a_positive_number(value: str) -> None:
-    result = subprocess.run(
-        [PYTHON, "-m", "retape", "replay", "x.yaml", "--target", "http://127.0.0.1:9",
-         "--timeout", value],
-        cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    result = cli("replay", "x.yaml", "--target", "http://127.0.0.1:9", "--timeout", value)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "--timeout" in result.stderr

@@ -28,8 +28,17 @@ from starlette.types import Receive, Scope, Send
 
 from retape.cassette.dump import dump_header, dump_interaction
 from retape.cassette.model import Close, Interaction, Recording, Request, Response
+from tests.integration.test_replay_cli import (
+    BEARER,
+    TOKEN_ENV,
+    http,
+    replay,
+    rows_of,
+    serve,
+    websocket,
+    write,
+)
 from tests.support import DEMO_TOKEN, PYTHON, REPO, demo_target
-from tests.test_replay_cli import BEARER, TOKEN_ENV, http, replay, rows_of, serve, websocket, write
 
 SESSIONS = REPO / "sessions"
 

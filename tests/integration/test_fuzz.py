@@ -119,7 +119,8 @@ bodies = st.one_of(
     texts.filter(bool).map(lambda t: Body.from_bytes(t.encode(), "text/plain")),
 )
 header_names = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True)
-headers = st.lists(st.tuples(header_names, texts.map(lambda t: t.replace("\n", " "))), max_size=4)
+header_values = texts.map(lambda t: t.replace("\n", " ").replace("\r", " ").replace("\0", " "))
+headers = st.lists(st.tuples(header_names, header_values), max_size=4)
 paths = st.from_regex(r"/[A-Za-z0-9._~%/-]{0,20}(\?[A-Za-z0-9=&]{0,12})?", fullmatch=True).filter(
     lambda p: not p.startswith("//")
 )

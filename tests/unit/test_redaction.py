@@ -13,7 +13,7 @@ from retape.cassette.dump import dump_cassette
 from retape.cassette.model import Body, Cassette, Interaction, Message, Recording, Request, Response
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules, load_rules
-from tests.support import retape
+from tests.support import cli
 
 # Shapes of real credentials (all fake). Each must be gone after redaction.
 PLANTED = {
@@ -148,7 +148,7 @@ def test_configured_rules_and_allow_list(tmp_path: Path) -> None:
 def test_bad_config_is_one_clear_error(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[tool.retape.redact]\nfeilds = ["ssn"]\n')
-    result = retape("scan", "sessions", "--config", str(pyproject))
+    result = cli("scan", "sessions", "--config", str(pyproject))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown key 'feilds'" in result.stderr
 
@@ -163,7 +163,7 @@ def _write(tmp_path: Path, *interactions: Interaction) -> Path:
 
 def test_scan_finds_pasted_tokens_with_file_line_and_rule(tmp_path: Path) -> None:
     path = _write(tmp_path, leaky_interaction(), leaky_websocket())
-    result = retape("scan", str(path))
+    result = cli("scan", str(path))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert any(
@@ -179,21 +179,21 @@ def test_scan_finds_pasted_tokens_with_file_line_and_rule(tmp_path: Path) -> Non
 
 def test_redact_in_place_then_scan_is_clean_and_it_still_loads(tmp_path: Path) -> None:
     path = _write(tmp_path, leaky_interaction(), leaky_websocket())
-    result = retape("redact", str(path))
+    result = cli("redact", str(path))
     assert result.returncode == 0, result.stderr
     assert "redacted" in result.stdout
     text = path.read_text()
     for secret in SECRETS:
         assert secret not in text, secret
-    assert retape("scan", str(path)).returncode == 0
+    assert cli("scan", str(path)).returncode == 0
     assert len(load_cassette(path).interactions) == 2
     assert not list(tmp_path.glob(".c.yaml.*"))  # no temporary file left behind
-    again = retape("redact", str(path))
+    again = cli("redact", str(path))
     assert again.returncode == 0 and "clean" in again.stdout and path.read_text() == text
 
 
 def test_shipped_sessions_scan_clean() -> None:
-    result = retape("scan", "sessions")
+    result = cli("scan", "sessions")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -201,7 +201,7 @@ def test_redacting_keeps_existing_placeholder_numbers(tmp_path: Path) -> None:
     path = _write(tmp_path, Redactor().interaction(leaky_interaction()))
     before = path.read_text()
     path.write_text(before.replace("remember=1", f"remember=1 {PLANTED['aws']}"))
-    assert retape("redact", str(path)).returncode == 0
+    assert cli("redact", str(path)).returncode == 0
     after = path.read_text()
     assert "Bearer <redacted:1>" in after
     highest = max(int(n) for n in re.findall(r"<redacted:(\d+)>", before))
@@ -257,7 +257,7 @@ def test_hostile_files_are_refused_in_one_line(
         ["scan", str(path)],
         ["replay", str(path), "--target", "http://127.0.0.1:9"],
     ):
-        result = retape(*command, timeout=30)
+        result = cli(*command)
         assert result.returncode == 2, (command, result.stdout, result.stderr)
         assert result.stderr.startswith(f"retape: {path}"), result.stderr
         assert message in result.stderr
@@ -267,7 +267,7 @@ def test_hostile_files_are_refused_in_one_line(
 def test_oversized_cassette_is_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_text("retape: 1\ninteractions:\n" + "# padding\n" * 200_000)
-    result = retape("validate", str(path), env={"RETAPE_MAX_CASSETTE_MB": "1"})
+    result = cli("validate", str(path), env={"RETAPE_MAX_CASSETTE_MB": "1"})
     assert result.returncode == 2 and "limit" in result.stderr
 
 

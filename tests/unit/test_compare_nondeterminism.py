@@ -59,7 +59,8 @@ def test_sse_chunks_compared_by_the_assembled_text_not_their_count() -> None:
     assert compare_sse(sse("You", " said", " hi"), sse("You said", " hi")) == []
     changed = compare_sse(sse("You", " said", " hi"), sse("You", " typed", " hi"))
     assert texts(changed) == [
-        'event 1 (message x5, assembled) $.choices[0].delta.content: "You said hi" -> "You typed hi"'
+        "event 1 (message x5, assembled) $.choices[0].delta.content: "
+        '"You said hi" -> "You typed hi"'
     ]
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from retape.cassette.dump import dump_cassette
 from retape.cassette.load import load_cassette
 from retape.cassette.model import Cassette
+from tests.integration.test_replay_cli import BEARER, replay, rows_of
 from tests.support import REPO
-from tests.test_replay_cli import BEARER, replay, rows_of
 
 SESSIONS = REPO / "sessions"
 DEEP = ("--compare", "status,body,messages")

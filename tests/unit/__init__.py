@@ -1,0 +1,1 @@
+"""Pure tests: no processes, no sockets; each runs in milliseconds to seconds."""
