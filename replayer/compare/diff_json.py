@@ -65,7 +65,8 @@ class Difference:
     @property
     def text(self) -> str:
         place = " ".join(p for p in (self.where, self.path) if p)
-        if self.assembled and isinstance(self.expected, str) and isinstance(self.actual, str):
+        texts = isinstance(self.expected, str) and isinstance(self.actual, str)
+        if texts and (self.assembled or max(len(self.expected), len(self.actual)) > _SHOWN):
             left, right = side_by_side(self.expected, self.actual)
             return f"{place}: {left} -> {right}"
         return f"{place}: {render(self.expected)} -> {render(self.actual)}"
