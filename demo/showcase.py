@@ -1,9 +1,11 @@
 """``make demo``: show retape catching the vLLM websocket-auth regression, then passing the fix.
 
 Replays the shipped cassettes in sessions/ with auth on, first against the demo target
-with the regressed middleware (``scope["method"]``), then against the fixed one
-(``scope.get("method")``). Exits 0 only if it showed both: the realtime websocket
-failing 101 -> 500 on the regressed build, and every interaction matching on the fixed.
+with the regressed middleware (``scope["method"]``), then against a build that accepts
+the realtime handshake and drops the session after it, then against the fixed one
+(``scope.get("method")``). Exits 0 only if it showed all three: the realtime websocket
+failing 101 -> 500 on the regressed build, the session failing past its 101 on the
+second, and every interaction matching on the fixed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ KEY_ENV = "RETAPE_DEMO_API_KEY"
 SESSIONS = REPO / "sessions"
 VARIANTS = (
     ("regressed", 'AuthenticationMiddleware reads scope["method"] (the vLLM bug)', 1),
+    ("drops-session", "accepts the realtime handshake, then closes 1011 on the first event", 1),
     ("fixed", 'AuthenticationMiddleware reads scope.get("method") (the upstream fix)', 0),
 )
 
@@ -49,6 +52,11 @@ def _websocket_500s(report: Path) -> list[dict]:
     ]
 
 
+def _broken_sessions(report: Path) -> list[dict]:
+    results = json.loads(report.read_text())["results"]
+    return [r for r in results if r.get("ws_session_ok") is False and r["actual_status"] == 101]
+
+
 def main() -> int:
     token = "sk-demo-" + secrets.token_urlsafe(18)  # lives in the environment only
     shown = []
@@ -60,13 +68,16 @@ def main() -> int:
             if variant == "regressed":
                 ok = code == expected_exit and bool(_websocket_500s(report))
                 verdict = "caught: the realtime websocket got 500 instead of 101"
+            elif variant == "drops-session":
+                ok = code == expected_exit and bool(_broken_sessions(report))
+                verdict = "caught: the handshake still says 101, but the session died after it"
             else:
                 ok = code == expected_exit
                 verdict = "passed: every recorded interaction matched"
             print(f"\n-> {verdict}" if ok else f"\n-> unexpected: retape exited {code}")
             shown.append(ok)
     if all(shown):
-        print("\ndemo ok: the regression was caught, and the fix passed.")
+        print("\ndemo ok: both regressions were caught, and the fix passed.")
         return 0
     print("\ndemo FAILED: see above.", file=sys.stderr)
     return 1
