@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[record,demo,test]'
+	$(PY) -m pip install --quiet -e '.[record,demo,locust,test]'
 	touch $@
 
 ## demo: replay sessions/ against the embedded demo target, regressed then fixed
@@ -23,11 +23,12 @@ test: $(STAMP) lint
 	$(RETAPE) scan sessions/
 	$(PY) -m pytest
 
-## lint: ruff, formatting, and the layering contracts of docs/architecture.md
+## lint: ruff, formatting, the layering contracts of docs/architecture.md, and mypy
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) scripts/check_layers.py
+	$(PY) scripts/typecheck.py
 
 ## sessions: re-record sessions/ from the demo target through the real recorder
 sessions: $(STAMP)

@@ -3,8 +3,9 @@
 ``http``: a bare aiohttp loop sending a cassette's HTTP requests (same method, path,
 headers and body retape sends) at a given concurrency. ``ws``: a bare ``websockets``
 client walking a cassette's websocket sessions as retape does (send the client
-messages, receive one message per server message). ``load``: the recorder benchmark's
-load generator, N requests at bounded concurrency, with per-request latency.
+messages, receive one message per server message), ``--concurrency`` at a time.
+``load``: the recorder benchmark's load generator, N requests at bounded concurrency,
+with per-request latency.
 Loading the cassette is outside every timed section.
 """
 
@@ -76,7 +77,7 @@ async def _run_http(path: str, target: str, concurrency: int) -> dict[str, Any]:
     return {"count": len(prepared), "seconds": seconds, "errors": errors}
 
 
-async def _run_ws(path: str, target: str) -> dict[str, Any]:
+async def _run_ws(path: str, target: str, concurrency: int = 1) -> dict[str, Any]:
     from websockets.asyncio.client import connect
 
     cassette = load_cassette(path)
@@ -90,17 +91,23 @@ async def _run_ws(path: str, target: str) -> dict[str, Any]:
         walk = [(m.sender, m.payload()) for m in interaction.messages]
         sessions.append((base + request.path, headers, walk))
     messages = 0
+    queue = iter(sessions)
+
+    async def worker() -> None:
+        nonlocal messages
+        for url, headers, walk in queue:
+            async with connect(
+                url, additional_headers=headers, ping_interval=None, max_size=None, proxy=None
+            ) as ws:
+                for sender, payload in walk:
+                    if sender == "client":
+                        await ws.send(payload)
+                    else:
+                        await ws.recv()
+                    messages += 1
+
     started = time.perf_counter()
-    for url, headers, walk in sessions:
-        async with connect(
-            url, additional_headers=headers, ping_interval=None, max_size=None, proxy=None
-        ) as ws:
-            for sender, payload in walk:
-                if sender == "client":
-                    await ws.send(payload)
-                else:
-                    await ws.recv()
-                messages += 1
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
     return {"sessions": len(sessions), "messages": messages, "seconds": seconds}
 
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     ws = sub.add_parser("ws")
     ws.add_argument("--cassette", required=True)
     ws.add_argument("--target", required=True)
+    ws.add_argument("--concurrency", type=int, default=1)
     load = sub.add_parser("load")
     load.add_argument("--url", required=True)
     load.add_argument("--requests", type=int, required=True)
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.kind == "http":
         result = asyncio.run(_run_http(args.cassette, args.target, args.concurrency))
     elif args.kind == "ws":
-        result = asyncio.run(_run_ws(args.cassette, args.target))
+        result = asyncio.run(_run_ws(args.cassette, args.target, args.concurrency))
     else:
         result = asyncio.run(_run_load(args.url, args.requests, args.concurrency, args.warmup))
     print(json.dumps(result))

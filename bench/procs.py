@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from demo.processes import REPO, free_port, running
 
@@ -38,6 +38,7 @@ class Finished:
     maxrss_kb: int  # peak resident set; includes the harness's: see bench/peak.py
     stdout: str
     stderr: str
+    cpu: float = 0.0  # user + system seconds of this child
 
 
 def run(
@@ -71,11 +72,66 @@ def run(
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
         out.seek(0)
         err.seek(0)
-        result = Finished(proc.returncode, wall, usage.ru_maxrss, out.read(), err.read())
+        cpu = usage.ru_utime + usage.ru_stime
+        result = Finished(proc.returncode, wall, usage.ru_maxrss, out.read(), err.read(), cpu)
     if result.returncode not in ok:
         tail = (result.stderr or result.stdout)[-1500:]
         raise BenchError(f"{' '.join(args[:4])}... exited {result.returncode}: {tail}")
     return result
+
+
+class Started:
+    """A child left running while others run; :meth:`finish` waits for it, bounded."""
+
+    def __init__(self, args: Sequence[str], out: IO[str]) -> None:
+        self._out = out
+        self._started = time.perf_counter()
+        self.args = list(args)
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=REPO,
+            env=ENV,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def finish(self, *, timeout: float) -> Finished:
+        deadline = time.perf_counter() + timeout
+        while True:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                self.proc.kill()
+                pid, status, usage = os.wait4(self.proc.pid, 0)
+                break
+            time.sleep(0.005)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._out.seek(0)
+        text = self._out.read()
+        wall = time.perf_counter() - self._started
+        done = Finished(
+            self.proc.returncode, wall, usage.ru_maxrss, text, "", usage.ru_utime + usage.ru_stime
+        )
+        if done.returncode != 0:
+            raise BenchError(
+                f"{' '.join(self.args[:4])}... exited {done.returncode}: {text[-1500:]}"
+            )
+        return done
+
+
+@contextlib.contextmanager
+def started(args: Sequence[str]) -> Iterator[Started]:
+    """Start ``args``; kill it on the way out if nobody finished it."""
+    with tempfile.TemporaryFile("w+") as out:
+        child = Started(args, out)
+        try:
+            yield child
+        finally:
+            if child.proc.returncode is None and child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait(10)
 
 
 def run_json(args: Sequence[str], *, timeout: float) -> dict[str, Any]:

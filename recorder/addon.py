@@ -1,13 +1,17 @@
 """The mitmproxy addon that appends each finished interaction to a cassette.
 
 Usable on its own: ``mitmdump -s recorder/addon.py --mode reverse:URL --set retape_out=x.yaml``.
-Each interaction is written the moment it completes, with a single append, so a recorder
-killed at any point (even SIGKILL) leaves every completed interaction on disk. Bodies
-stream through in bounded memory (see :mod:`recorder.capture`).
+The hooks only take a plain snapshot of each finished flow (:mod:`recorder.snapshot`);
+redaction, YAML and the single append run in a writer process (:mod:`recorder.sink`),
+off mitmproxy's event loop. A response is forwarded only once its interaction is
+written, so a recorder killed at any point (even SIGKILL) leaves every interaction a
+client saw complete on disk. Bodies stream through in bounded memory (see
+:mod:`recorder.capture`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -15,20 +19,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
 from mitmproxy import ctx, exceptions, http, version
 from mitmproxy.addonmanager import Loader
 from mitmproxy.proxy.mode_specs import ProxyMode, ReverseMode
 from retape.recorder.capture import DEFAULT_MAX_BODY, stream_for
-from retape.recorder.convert import http_interaction, websocket_interaction
-from retape.recorder.guard import interaction_problem
+from retape.recorder.sink import Sink, SinkConfig
+from retape.recorder.snapshot import FlowSnapshot, http_snapshot, websocket_snapshot
 
 from retape import __version__
-from retape.cassette.errors import CassetteError
-from retape.cassette.model import Interaction, Recording
-from retape.cassette.redact import Redactor
+from retape.cassette.model import Recording
 from retape.cassette.rules import Rules, load_rules
-from retape.cassette.writer import CassetteWriter
 from retape.common.errors import RetapeError
 
 logger = logging.getLogger(__name__)
@@ -57,9 +57,8 @@ class Recorder:
     """Writes HTTP exchanges at ``response`` and websocket sessions at ``websocket_end``."""
 
     def __init__(self) -> None:
-        self.writer: CassetteWriter | None = None
+        self.writer: Sink | None = None
         self.written = 0
-        self._redactor = Redactor()
         self._started = time.time()
         self._open_sessions: dict[str, http.HTTPFlow] = {}
         self._max_body = DEFAULT_MAX_BODY
@@ -101,7 +100,7 @@ class Recorder:
             raise exceptions.OptionsError("retape_max_body must be 0 or more bytes")
         self._max_body = ctx.options.retape_max_body
         self._close()
-        self._redactor = Redactor(_rules())  # one per cassette: placeholders numbered per file
+        rules = _rules()  # one Redactor per cassette (in the writer): placeholders per file
         if not ctx.options.retape_out:
             return
         recording = Recording(
@@ -110,13 +109,19 @@ class Recorder:
             mitmproxy=version.VERSION,
             upstream=ctx.options.retape_upstream or _reverse_target(),
         )
-        try:
-            self.writer = CassetteWriter(
-                ctx.options.retape_out, recording, durable=ctx.options.retape_durable
-            )
-        except CassetteError as exc:
-            raise exceptions.OptionsError(str(exc)) from None
         self._started = time.time()
+        config = SinkConfig(
+            path=ctx.options.retape_out,
+            recording=recording,
+            rules=rules,
+            durable=ctx.options.retape_durable,
+            started=self._started,
+            max_body=self._max_body,
+        )
+        try:
+            self.writer = Sink(config, self._written)
+        except RetapeError as exc:  # cannot write or lock the cassette
+            raise exceptions.OptionsError(str(exc)) from None
 
     def running(self) -> None:
         if self.writer is None:
@@ -143,21 +148,18 @@ class Recorder:
         if capture is not None:
             message.stream = capture
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
+        """mitmproxy awaits the returned future: the response waits until it is written."""
         if flow.websocket is not None or flow.response is None:
-            return  # an accepted handshake is written with its session at websocket_end
-        limit = self._max_body
-        self._write(lambda: http_interaction(flow, self._redactor, self._started, max_body=limit))
+            return None  # an accepted handshake is written with its session at websocket_end
+        return self._write(http_snapshot, flow)
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         self._open_sessions[flow.id] = flow
 
-    def websocket_end(self, flow: http.HTTPFlow) -> None:
+    def websocket_end(self, flow: http.HTTPFlow) -> asyncio.Future[None] | None:
         self._open_sessions.pop(flow.id, None)
-        limit = self._max_body
-        self._write(
-            lambda: websocket_interaction(flow, self._redactor, self._started, max_body=limit)
-        )
+        return self._write(websocket_snapshot, flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is not None or self.writer is None:
@@ -172,22 +174,25 @@ class Recorder:
             self.websocket_end(flow)
         self._close()
 
-    def _write(self, build: Callable[[], Interaction]) -> None:
-        """Convert and append one interaction; a failure costs that interaction only."""
+    def _write(
+        self, snapshot: Callable[[http.HTTPFlow, float], FlowSnapshot], flow: http.HTTPFlow
+    ) -> asyncio.Future[None] | None:
+        """Hand one finished flow to the writer; a failure costs that interaction only."""
         if self.writer is None:
-            return
+            return None
         try:
-            interaction = build()
-            # A block that would not validate must not reach the file: it would make the
-            # whole cassette unreadable, including everything recorded before it.
-            problem = interaction_problem(interaction.to_data())
-            if problem:
-                raise ValueError(problem)
-            self.writer.append(interaction)
-        except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
+            taken = snapshot(flow, time.time())
+        except (UnicodeError, ValueError) as exc:
             logger.warning("not recorded: %s", exc)
-            return
-        self.written += 1
+            return None
+        return self.writer.submit(taken)
+
+    def _written(self, problem: str | None) -> None:
+        """The writer's answer for one interaction, in the order they were handed over."""
+        if problem is None:
+            self.written += 1
+        else:
+            logger.warning("not recorded: %s", problem)
 
     def _close(self) -> None:
         if self.writer is not None:

@@ -1,11 +1,14 @@
-"""Finished mitmproxy flows → cassette interactions, with every credential removed.
+"""Finished flows -> cassette interactions, with every credential removed.
 
-These are plain functions of a flow (no options, no I/O) so the rules that decide what
-reaches disk can be pinned with mitmproxy's test flows. Redaction happens here, on the
-only path from a flow to an :class:`Interaction`, so no write path can skip it: every
-part (path, headers, bodies, messages) goes through the cassette's one
-:class:`~cassette.redact.Redactor`, which also scrubs credential values wherever they
-reappear, in this interaction or a later one.
+These are plain functions (no options, no I/O) so the rules that decide what reaches
+disk can be pinned with mitmproxy's test flows. They work on a
+:class:`~retape.recorder.snapshot.FlowSnapshot`, the plain copy of a flow the proxy's
+event loop takes, so they run in the writer process (:mod:`retape.recorder.sink`)
+without mitmproxy. Redaction happens here, on the only path from a flow to an
+:class:`Interaction`, so no write path can skip it: every part (path, headers, bodies,
+messages) goes through the cassette's one :class:`~cassette.redact.Redactor`, which
+also scrubs credential values wherever they reappear, in this interaction or a later
+one.
 """
 
 from __future__ import annotations
@@ -13,25 +16,27 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
-from mitmproxy import http
-from mitmproxy.websocket import WebSocketData
-from retape.recorder.capture import DEFAULT_MAX_BODY, BodyCapture
+from retape.recorder.capture import DEFAULT_MAX_BODY
 from retape.recorder.decode import DECODABLE, TooLarge, decode
+from retape.recorder.snapshot import (
+    BodySnapshot,
+    Fields,
+    FlowSnapshot,
+    RequestSnapshot,
+    ResponseSnapshot,
+    http_snapshot,
+    websocket_snapshot,
+)
 
-from retape.cassette.model import Body, Close, Header, Interaction, Message, Request, Response
+from retape.cassette.model import Body, Header, Interaction, Message, Request, Response
 from retape.cassette.redact import Redactor
 
+if TYPE_CHECKING:
+    from mitmproxy import http
+
 logger = logging.getLogger(__name__)
-
-ABNORMAL_CLOSURE = 1006  # RFC 6455: the connection dropped without a close frame
-
-
-def is_rejected_handshake(flow: http.HTTPFlow) -> bool:
-    """A websocket upgrade the server refused: recorded as a websocket, not as plain HTTP."""
-    upgrade = flow.request.headers.get("upgrade", "")
-    accepted = flow.response is not None and flow.response.status_code == 101
-    return flow.websocket is None and "websocket" in upgrade.lower() and not accepted
 
 
 def http_interaction(
@@ -42,19 +47,7 @@ def http_interaction(
     A body that streamed through a :class:`~recorder.capture.BodyCapture` is taken from
     it; one over ``max_body`` bytes (as sent, or once decoded) is recorded as omitted.
     """
-    assert flow.response is not None
-    kind = "websocket" if is_rejected_handshake(flow) else "http"
-    end = flow.response.timestamp_end or time.time()
-    raw = Interaction(
-        id=0,
-        type=kind,
-        request=_request(flow.request, max_body),
-        response=_response(flow.response, max_body),
-        at=max(0.0, flow.request.timestamp_start - started),
-        duration=max(0.0, end - flow.request.timestamp_start),
-        http_version=flow.request.http_version,
-    )
-    return redactor.interaction(raw)
+    return interaction_from(http_snapshot(flow, time.time()), redactor, started, max_body)
 
 
 def websocket_interaction(
@@ -65,61 +58,50 @@ def websocket_interaction(
     Called at ``websocket_end``, or at shutdown for a session still open (then it has no
     close frame and is recorded as dropped).
     """
-    assert flow.response is not None and flow.websocket is not None
-    opened = flow.response.timestamp_end or flow.request.timestamp_start
-    messages = [
-        Message.from_frame(
-            "client" if m.from_client else "server",
-            max(0.0, m.timestamp - opened),
-            m.content.decode("utf-8", "replace") if m.is_text else m.content,
-        )
-        for m in flow.websocket.messages
-    ]
-    end = flow.websocket.timestamp_end or time.time()
+    return interaction_from(websocket_snapshot(flow, time.time()), redactor, started, max_body)
+
+
+def interaction_from(
+    snap: FlowSnapshot, redactor: Redactor, started: float, max_body: int = DEFAULT_MAX_BODY
+) -> Interaction:
+    """The redacted interaction a snapshot describes; ``started`` is the recording's start."""
+    frames = snap.frames or ()  # none for plain HTTP and for a rejected handshake
+    messages = [Message.from_frame(sender, at, content) for sender, at, content in frames]
     raw = Interaction(
         id=0,
-        type="websocket",
-        request=_request(flow.request, max_body),
-        response=_response(flow.response, max_body),
-        at=max(0.0, flow.request.timestamp_start - started),
-        duration=max(0.0, end - flow.request.timestamp_start),
-        http_version=flow.request.http_version,
+        type=snap.kind,
+        request=_request(snap.request, max_body),
+        response=_response(snap.response, max_body),
+        at=max(0.0, snap.started - started),
+        duration=max(0.0, snap.ended - snap.started),
+        http_version=snap.http_version,
         messages=messages,
-        close=session_close(flow.websocket),
+        close=snap.close,
     )
     return redactor.interaction(raw)
 
 
-def session_close(websocket: WebSocketData) -> Close:
-    """Plain-typed close; ``by: none`` with 1006 when no close frame was exchanged."""
-    code = websocket.close_code
-    if code is None or int(code) == ABNORMAL_CLOSURE:
-        return Close(ABNORMAL_CLOSURE, "", "none")
-    by = "client" if websocket.closed_by_client else "server"
-    return Close(int(code), str(websocket.close_reason or ""), by)
-
-
-def _request(request: http.Request, max_body: int) -> Request:
+def _request(request: RequestSnapshot, max_body: int) -> Request:
     return Request(
         method=request.method,
-        path=_text(request.data.path),
+        path=_text(request.path),
         headers=_headers(request.headers),
-        body=_body(request, max_body),
+        body=_body(request.body, max_body),
     )
 
 
-def _response(response: http.Response, max_body: int) -> Response:
+def _response(response: ResponseSnapshot, max_body: int) -> Response:
     return Response(
-        status=response.status_code,
+        status=response.status,
         headers=_headers(response.headers),
-        body=_body(response, max_body),
+        body=_body(response.body, max_body),
         reason=response.reason,
     )
 
 
-def _headers(headers: http.Headers) -> list[Header]:
+def _headers(fields: Fields) -> list[Header]:
     """Every field in received order, repeats kept, names in their original case."""
-    return [(_text(name), _text(value)) for name, value in headers.fields]
+    return [(_text(name), _text(value)) for name, value in fields]
 
 
 def _text(raw: bytes) -> str:
@@ -129,7 +111,7 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")  # RFC 9110 obs-text: never fails, never loses a byte
 
 
-def _body(message: http.Message, max_body: int) -> Body | None:
+def _body(body: BodySnapshot | None, max_body: int) -> Body | None:
     """The decoded body; ``content_encoding`` says what it was decoded from.
 
     If the declared encoding is unknown or the bytes do not decode, the raw bytes are
@@ -138,14 +120,12 @@ def _body(message: http.Message, max_body: int) -> Body | None:
     over ``max_body`` (as sent or decoded) becomes a note of its size and sha256, taken
     over the bytes as sent.
     """
-    declared = message.headers.get("content-encoding", "").strip()
-    content_type = message.headers.get("content-type", "")
-    capture = message.stream if isinstance(message.stream, BodyCapture) else None
-    if capture is not None and capture.over_limit:
-        return _note(capture.size, capture.sha256(), content_type, declared)
-    raw = capture.content() if capture is not None else message.raw_content
-    if not raw:
+    if body is None:
         return None
+    declared, content_type = body.declared_encoding, body.content_type
+    if body.omitted_size is not None:
+        return _note(body.omitted_size, body.omitted_sha256, content_type, declared)
+    raw = body.raw
     try:
         if len(raw) > max_body:
             raise TooLarge

@@ -9,34 +9,21 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
-import ssl
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from retape.common.errors import RetapeError
+from retape.common.tls import ca_context
+from retape.common.urls import split_http_url
 
 
 def parse_upstream(url: str) -> str:
     """``http(s)://host[:port]``, normalised (no trailing slash), or a RetapeError."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise RetapeError(f"--upstream {url!r}: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RetapeError(f"--upstream {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]")
-    if parts.username is not None or parts.password is not None:
-        raise RetapeError(
-            f"--upstream {parts.scheme}://...@{parts.hostname}: credentials do not belong in "
-            "the URL (they would be written into the cassette); let the client send them"
-        )
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise RetapeError(
-            f"--upstream {url!r}: expected no path, query or fragment "
-            "(requests keep the path the client sent)"
-        )
-    if port == 0:
-        raise RetapeError(f"--upstream {url!r}: port must be 1-65535")
+    parts = split_http_url(
+        url,
+        flag="--upstream",
+        allow_path=False,  # requests keep the path the client sent
+        credentials_hint="they would be written into the cassette; let the client send them",
+    )
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -71,18 +58,6 @@ def ensure_can_listen(host: str, port: int) -> None:
 
 
 def check_ca_file(path: str) -> str:
-    """The absolute path of a readable PEM file of CA certificates, or a RetapeError.
-
-    mitmproxy would only notice a bad file at the first upstream connection, as a 502.
-    """
-    try:
-        ssl.create_default_context(cafile=path)
-    except FileNotFoundError:
-        raise RetapeError(f"--upstream-ca-file {path}: no such file") from None
-    except ssl.SSLError as exc:
-        raise RetapeError(
-            f"--upstream-ca-file {path}: not a PEM file of CA certificates ({exc.reason})"
-        ) from None
-    except OSError as exc:
-        raise RetapeError(f"--upstream-ca-file {path}: {exc.strerror or exc}") from None
+    """The absolute path of a readable PEM file of CA certificates, or a RetapeError."""
+    ca_context(path, flag="--upstream-ca-file")
     return str(Path(path).resolve())

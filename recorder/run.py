@@ -22,7 +22,7 @@ from retape.recorder.addon import Recorder
 from retape.recorder.capture import DEFAULT_MAX_BODY
 from retape.recorder.endpoints import check_ca_file, ensure_can_listen, parse_listen, parse_upstream
 
-from retape.common.errors import RetapeError
+from retape.common.errors import ExitStatus, RetapeError
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def record(
     if not quiet:
         noun = "interaction" if written == 1 else "interactions"
         print(f"retape: wrote {written} {noun} to {out}", file=sys.stderr)
-    return 0
+    return ExitStatus.OK
 
 
 async def _serve(settings: _Settings) -> int:

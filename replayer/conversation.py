@@ -159,7 +159,9 @@ def _key(message: Message, rules: MessageRules) -> str | None:
     return rules.key_of(message.value) if message.kind == "json" else None
 
 
-def _source(messages: tuple[Message, ...], before: int, value: str, rules: MessageRules):
+def _source(
+    messages: tuple[Message, ...], before: int, value: str, rules: MessageRules
+) -> Source | None:
     """Where ``value`` first appeared before message ``before``: what the client sent
     is preferred (it is sent again as recorded), else an earlier server message."""
     for sender in ("client", "server"):
@@ -497,7 +499,7 @@ class Conversation:
             self.kept.append(message)
             self.kept_turns.append(self._turn)
         key = _key(message, self.plan.rules)
-        if key in self._source_keys:
+        if key is not None and key in self._source_keys:
             self._by_key.setdefault(key, []).append(message.value)
         if self._state != "talk":
             return

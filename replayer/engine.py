@@ -27,7 +27,7 @@ from typing import Protocol
 from aiohttp import ClientSession
 from retape.replayer.auth.credentials import Credentials
 from retape.replayer.auth.mask import Masker
-from retape.replayer.auth.probes import Probe, probe_credentials
+from retape.replayer.auth.probes import Probe, probe_credentials, probes_for
 from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
 from retape.replayer.compare import aspects as compare
 from retape.replayer.compare.aspects import Comparison
@@ -37,7 +37,13 @@ from retape.replayer.config import ReplayConfig
 from retape.replayer.net.http import open_session, replay_http
 from retape.replayer.net.target import Target, Unreachable
 from retape.replayer.net.websocket import replay_websocket
-from retape.replayer.results import DEADLINE_NOT_RUN, DEADLINE_STOPPED, Outcome, Result
+from retape.replayer.results import (
+    DEADLINE_NOT_RUN,
+    DEADLINE_STOPPED,
+    ErrorKind,
+    Outcome,
+    Result,
+)
 from retape.replayer.schedule import Pacing, RateLimit, run_units
 
 from retape.cassette.model import Cassette, Interaction
@@ -97,12 +103,6 @@ class Replayer:
     reached: bool = False
     deadline_at: float | None = None  # loop time after which nothing is sent (--deadline)
 
-    def probes_for(self, interaction: Interaction) -> list[Probe]:
-        request = interaction.request
-        if not request.credentials or self.config.is_public(request.path):
-            return []
-        return list(Probe)
-
     async def outcome(
         self, interaction: Interaction, probe: Probe | None = None, cassette: Source | None = None
     ) -> Outcome:
@@ -113,10 +113,10 @@ class Replayer:
         """
         loop = asyncio.get_running_loop()
         if self.deadline_at is not None and loop.time() >= self.deadline_at:
-            return Outcome(error=DEADLINE_NOT_RUN)
+            return Outcome(error=DEADLINE_NOT_RUN, error_kind=ErrorKind.DEADLINE)
         interaction, missing = fill_placeholders(interaction, self.credentials.secrets)
         if missing:
-            return Outcome(error=needs_secret_error(missing))
+            return Outcome(error=needs_secret_error(missing), error_kind=ErrorKind.NOT_SENT)
         credentials = self.credentials
         if probe is not None:
             credentials = probe_credentials(probe, interaction.request, self.credentials)
@@ -146,11 +146,11 @@ class Replayer:
         except Unreachable as exc:
             if not self.reached:
                 raise RetapeError(f"cannot reach target {self.target}: {exc.reason}") from None
-            outcome = Outcome(error=exc.row)
+            outcome = Outcome(error=exc.row, error_kind=exc.kind)
         except TimeoutError:
             if not deadline.expired():
                 raise
-            outcome = Outcome(error=DEADLINE_STOPPED)
+            outcome = Outcome(error=DEADLINE_STOPPED, error_kind=ErrorKind.DEADLINE)
         if probe is None and interaction.request.credentials and not self.credentials.headers:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
         return masked_outcome(outcome, self.credentials.masker)
@@ -195,6 +195,7 @@ class Replayer:
             actual_status=outcome.status,
             ok=verdict.ok,
             error=outcome.error,
+            error_kind=outcome.error_kind,
             duration=duration,
             details=details,
             probe=probe.value if probe else None,
@@ -299,7 +300,7 @@ async def replay_cassettes(
 
         async def replay(cassette: Source, interaction: Interaction) -> list[Result]:
             rows: list[Result] = []
-            probes = replayer.probes_for(interaction) if auth_matrix else []
+            probes = probes_for(interaction, replayer.config) if auth_matrix else []
             for probe in [None, *probes]:
                 await start()
                 rows.append(await replayer.run(cassette, interaction, probe, learner=learner))

@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from retape.replayer.auth.credentials import Credentials
     from retape.replayer.auth.probes import Probe
-    from retape.replayer.compare.aspects import Comparison
     from retape.replayer.compare.ignore import IgnoreRules
     from retape.replayer.compare.keys import MessageRules
-    from retape.replayer.config import ReplayConfig
-    from retape.replayer.net.target import Target
     from retape.replayer.results import Result
+    from retape.replayer.settings import Settings
 
     from retape.cassette.model import Cassette, Interaction
 
@@ -43,89 +39,125 @@ _CASSETTE_MARKER = re.compile(rb"^retape:", re.MULTILINE)
 _SNIFF_BYTES = 4096
 
 
-@dataclass(frozen=True)
-class Settings:
-    target: Target
-    credentials: Credentials
-    comparison: Comparison
-    config: ReplayConfig
-    auth_matrix: bool
-    timeout: float
+class _Run:
+    """The session's plugin object: the settings, once; the rate, the deadline, the learner.
+
+    Registered in :func:`pytest_configure`. In an xdist controller it also gathers every
+    worker's rows for ``--retape-markdown``; each worker saves what it learned.
+    """
+
+    def __init__(self, settings: Settings, *, controller: bool) -> None:
+        import time
+
+        from retape.replayer.schedule import RateLimit
+
+        self.settings = settings
+        # Loop time is monotonic time, so one deadline and one rate serve every item's loop.
+        self.deadline_at = time.monotonic() + settings.deadline if settings.deadline else None
+        self.starts = RateLimit(settings.pacing.rate)
+        self.learner = settings.learner()
+        self.controller = controller  # not an xdist worker: writes the --retape-markdown report
+        self.rows: list[dict[str, Any]] = []
+        self.notes: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        row = getattr(report, "retape_row", None)
+        if row is not None and self.controller:
+            self.rows.append(row)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from retape.common.errors import RetapeError
+
+        try:
+            if self.learner is not None:
+                for path, n, _dropped in self.learner.save():
+                    self.notes.append(f"learned {n} noise rule{'s' if n != 1 else ''} -> {path}")
+            if self.controller and self.settings.markdown:
+                _write_markdown(self)
+        except RetapeError as exc:
+            self.notes.append(f"error: {exc}")
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for note in self.notes:
+            terminalreporter.write_line(f"retape: {note}")
 
 
-_SETTINGS = pytest.StashKey[Settings]()
+_RUN = pytest.StashKey[_Run]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("retape", "retape: replay cassettes as tests")
-    group.addoption(
-        "--retape-target",
-        metavar="URL",
-        help="replay collected cassettes (*.yaml with a top-level 'retape:') against URL; "
-        "without it the plugin does nothing",
-    )
-    group.addoption(
-        "--retape-bearer-env",
-        metavar="VAR",
-        help="send 'Authorization: Bearer $VAR' where a credential was recorded",
-    )
-    group.addoption(
-        "--retape-header",
-        action="append",
-        default=[],
-        metavar="'NAME: ${VAR}'",
-        help="send this header where a credential was recorded (repeatable)",
-    )
-    group.addoption(
-        "--retape-auth-matrix",
-        action="store_true",
-        help="add a no-credential and a wrong-credential probe per authenticated interaction",
-    )
-    group.addoption(
-        "--retape-compare",
-        default="status",
-        metavar="ASPECTS",
-        help="comma-separated: status, headers, body, messages (default status)",
-    )
-    group.addoption(
-        "--retape-timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="bound on every network wait (default 10)",
-    )
+    from retape.replayer.options import add_pytest_options
+
+    add_pytest_options(parser.getgroup("retape", "retape: replay cassettes as tests"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("retape_target"):
         return
-    from retape.replayer.auth.credentials import credentials_from_args
-    from retape.replayer.compare.aspects import Comparison, parse_aspects
-    from retape.replayer.config import load_config
-    from retape.replayer.net.target import parse_target
+    from retape.replayer.options import from_pytest
+    from retape.replayer.settings import check_writable, settings_from
 
-    from retape.cassette.errors import RetapeError
+    from retape.common.errors import RetapeError
 
-    timeout = config.getoption("retape_timeout")
     try:
-        if not 0 < timeout < float("inf"):
-            raise RetapeError(f"--retape-timeout: expected a positive number, got {timeout}")
-        project = load_config()
-        config.stash[_SETTINGS] = Settings(
-            target=parse_target(config.getoption("retape_target")),
-            credentials=credentials_from_args(
-                bearer_env=config.getoption("retape_bearer_env"),
-                header_specs=config.getoption("retape_header"),
-            ),
-            comparison=Comparison(
-                parse_aspects(config.getoption("retape_compare")), project.message_key
-            ),
-            config=project,
-            auth_matrix=config.getoption("retape_auth_matrix"),
-            timeout=timeout,
-        )
+        settings = settings_from(from_pytest(config.getoption))
+        check_writable("--retape-markdown", settings.markdown)
     except RetapeError as exc:
         raise pytest.UsageError(f"retape: {exc}") from None
+    run = _Run(settings, controller=not hasattr(config, "workerinput"))
+    config.stash[_RUN] = run
+    config.pluginmanager.register(run, "retape-run")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With --retape-markdown, each row rides on its report: pytest serialises a report's
+    ``__dict__``, so pytest-xdist ships the row to the controller with it."""
+    report = yield
+    row = getattr(item, "row", None)
+    if call.when == "call" and row is not None and item.config.stash[_RUN].settings.markdown:
+        vars(report)["retape_row"] = row.to_json()
+    return report
+
+
+def _write_markdown(run: _Run) -> None:
+    """The CLI's --markdown report, from the rows of every item (every worker's too)."""
+    from retape.replayer.report.markdown import render_markdown, write_markdown
+    from retape.replayer.results import Result, Summary
+
+    from retape.cassette.load import load_cassette
+    from retape.cassette.model import Cassette
+    from retape.common.errors import RetapeError
+
+    rows = [Result.from_json(row) for row in run.rows]
+    wanted: dict[str, set[int]] = {}
+    for row in rows:
+        if not row.ok:
+            wanted.setdefault(row.cassette, set()).add(row.id)
+    shown = []
+    for path, ids in wanted.items():
+        cassette = load_cassette(path)
+        shown.append(
+            Cassette(cassette.recording, [i for i in cassette.interactions if i.id in ids], path)
+        )
+    settings = run.settings
+    text = render_markdown(
+        rows,
+        Summary.of(rows, duration=sum(r.duration for r in rows)),
+        cassettes=shown,
+        target=str(settings.target),
+        credentials=settings.credentials,
+    )
+    path = settings.markdown or ""
+    try:
+        write_markdown(path, text)
+    except OSError as exc:
+        raise RetapeError(
+            f"--retape-markdown {path}: cannot write: {exc.strerror or exc}"
+        ) from None
 
 
 def _is_cassette(path: Path) -> bool:
@@ -141,7 +173,7 @@ def _is_cassette(path: Path) -> bool:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> CassetteFile | None:
-    if _SETTINGS not in parent.config.stash or not _is_cassette(file_path):
+    if _RUN not in parent.config.stash or not _is_cassette(file_path):
         return None
     return CassetteFile.from_parent(parent, path=file_path)
 
@@ -159,12 +191,13 @@ class CassetteFile(pytest.File):
     """One cassette: loaded and validated at collection, so a bad file fails early."""
 
     def collect(self) -> Iterator[InteractionItem]:
+        from retape.replayer.auth.probes import probes_for
         from retape.replayer.noise.file import noise_path, read_noise
 
         from retape.cassette.errors import RetapeError
         from retape.cassette.load import load_cassette
 
-        settings = self.config.stash[_SETTINGS]
+        settings = self.config.stash[_RUN].settings
         shown = os.path.relpath(self.path, self.config.invocation_params.dir)
         try:
             cassette = load_cassette(shown if not shown.startswith("..") else self.path)
@@ -173,9 +206,9 @@ class CassetteFile(pytest.File):
         except RetapeError as exc:
             raise self.CollectError(str(exc)) from None
         for interaction in cassette.interactions:
-            rules = settings.config.ignore + noise.rules_for(interaction.id)
-            probes = [None, *self._probes(settings, interaction)]
-            for probe in probes:
+            rules = settings.ignore + noise.rules_for(interaction.id)
+            probes = probes_for(interaction, settings.config) if settings.auth_matrix else []
+            for probe in [None, *probes]:
                 name = item_name(interaction, probe)
                 yield InteractionItem.from_parent(
                     self,
@@ -188,15 +221,6 @@ class CassetteFile(pytest.File):
                     rules=rules,
                     messages=messages,
                 )
-
-    @staticmethod
-    def _probes(settings: Settings, interaction: Interaction) -> list[Probe]:
-        from retape.replayer.auth.probes import Probe
-
-        request = interaction.request
-        if not settings.auth_matrix or not request.credentials:
-            return []
-        return [] if settings.config.is_public(request.path) else list(Probe)
 
 
 class ReplayFailed(Exception):
@@ -224,6 +248,7 @@ class InteractionItem(pytest.Item):
         self.interaction = interaction
         self.probe = probe
         self.rules = rules
+        self.row: Result | None = None
 
     def runtest(self) -> None:
         import asyncio
@@ -234,15 +259,19 @@ class InteractionItem(pytest.Item):
             result = asyncio.run(self._replay())
         except RetapeError as exc:  # an unreachable target, said once per item
             raise RetapeFailure(str(exc)) from None
+        self.row = result
         if not result.ok:
             raise ReplayFailed(result)
 
     async def _replay(self) -> Result:
+        import asyncio
+
         from retape.replayer.engine import Replayer
         from retape.replayer.net.http import open_session
 
-        settings = self.config.stash[_SETTINGS]
-        async with open_session() as session:
+        run = self.config.stash[_RUN]
+        settings = run.settings
+        async with open_session(tls=settings.target.tls) as session:
             replayer = Replayer(
                 session,
                 settings.target,
@@ -252,8 +281,15 @@ class InteractionItem(pytest.Item):
                 settings.config,
                 rules_for=lambda cassette, interaction: self.rules,
                 messages_for=lambda cassette: self.messages,
+                deadline_at=run.deadline_at,
             )
-            return await replayer.run(self.cassette, self.interaction, self.probe)
+            learner = run.learner if self.probe is None else None
+            if learner is not None and learner.first_pass:
+                await run.starts.wait()
+                await learner.observe(replayer, self.cassette, self.interaction)
+                await asyncio.sleep(learner.pass_gap)
+            await run.starts.wait()
+            return await replayer.run(self.cassette, self.interaction, self.probe, learner=learner)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from retape.replayer.report.text import format_failure

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from retape.replayer.compare.diff_json import Difference
+from retape.replayer.compare.diff_json import MISSING, Difference
 from retape.replayer.conversation import SessionFacts
 
 from retape.cassette.model import Header, Message
@@ -18,7 +19,40 @@ from retape.cassette.model import Header, Message
 NOT_SENT = "not sent"  # an error for a request retape chose not to send
 DEADLINE_NOT_RUN = "not run: deadline reached"  # --deadline passed before it started
 DEADLINE_STOPPED = "stopped: deadline reached"  # --deadline passed while it ran
-_NOT_ANSWERED = (NOT_SENT, DEADLINE_NOT_RUN, DEADLINE_STOPPED)  # read as "expected 200, <error>"
+
+
+class ErrorKind(StrEnum):
+    """Why a row has an error: published as ``error_kind`` in the JSON reports (a contract,
+    docs/replay.md), so CI can tell a slow target from a broken one without parsing text.
+
+    ``error`` stays the human sentence; the kind is what a machine should branch on.
+    """
+
+    TIMEOUT = "timeout"
+    """A network wait passed ``--timeout``."""
+    REFUSED = "refused"
+    """Nothing accepted the connection."""
+    DNS = "dns"
+    """The target's host name did not resolve."""
+    CLOSED = "closed"
+    """The server closed or reset the connection before it had answered in full."""
+    TLS = "tls"
+    """The TLS handshake or the certificate check failed."""
+    CONNECT = "connect"
+    """Any other failure to connect (network unreachable, ...)."""
+    PROTOCOL = "protocol"
+    """The answer was not valid HTTP or WebSocket (an invalid handshake, a cut body)."""
+    NOT_SENT = "not_sent"
+    """retape chose not to send it: it needs a ``--secret`` that was not given."""
+    DEADLINE = "deadline"
+    """``--deadline`` passed before it started (not run) or while it ran (stopped)."""
+    OTHER = "other"
+    """Anything else a client library raised; ``error`` says what."""
+
+    @property
+    def answered(self) -> bool:
+        """A row reads "expected 200, got <error>"; one never answered: "expected 200, <error>"."""
+        return self not in (ErrorKind.NOT_SENT, ErrorKind.DEADLINE)
 
 
 @dataclass
@@ -39,6 +73,16 @@ class Outcome:
     messages: list[Message] | None = None  # server messages received (websocket only)
     turns: list[int] | None = None  # the conversation turn each of ``messages`` fell in
     session: SessionFacts | None = None  # how an accepted websocket session went
+    # Websocket timings for load measurements (retape locust), never published in reports:
+    # the handshake's seconds, and when each client message went out, in seconds since the
+    # handshake completed (the clock of ``messages[i].at``).
+    handshake_seconds: float | None = None
+    sent_at: list[float] = field(default_factory=list)
+    error_kind: ErrorKind | None = None  # set with every error; OTHER when not given
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.error_kind is None:
+            self.error_kind = ErrorKind.OTHER
 
 
 @dataclass
@@ -66,10 +110,13 @@ class Result:
     differences: list[Difference] = field(default_factory=list)
     failure: str | None = None  # why a row failed beyond the status (a probe's verdict)
     session: dict[str, Any] | None = None  # the ws_* fields of an accepted websocket session
+    error_kind: ErrorKind | None = None
 
     def __post_init__(self) -> None:
         if not self.expected_statuses and self.expected_status is not None:
             self.expected_statuses = [self.expected_status]
+        if self.error is not None and self.error_kind is None:
+            self.error_kind = ErrorKind.OTHER
 
     @property
     def verdict(self) -> str:
@@ -92,7 +139,7 @@ class Result:
     @property
     def session_failed(self) -> bool:
         """An accepted websocket session that did not run (closed early, silent...)."""
-        return bool(self.session) and self.session.get("ws_problem") is not None
+        return self.session is not None and self.session.get("ws_problem") is not None
 
     @property
     def status_matched(self) -> bool:
@@ -102,13 +149,13 @@ class Result:
     def problem(self) -> str:
         """``expected 101, got 500`` (or the error, or the difference count): one phrase."""
         if self.error and self.actual_status is None:
-            if self.error.startswith(_NOT_ANSWERED):
+            if self.error_kind is not None and not self.error_kind.answered:
                 return f"expected {self.expected}, {self.error}"
             return f"expected {self.expected}, got {self.error}"
         got = f"expected {self.expected}, got {self.actual_status}"
         if self.failure and self.status_matched and not self.probe and not self.error:
             return self.failure  # the handshake matched; the session after it did not
-        if self.probe and self.session and self.session.get("ws_probe") == "refused":
+        if self.probe and self.session is not None and self.session.get("ws_probe") == "refused":
             code = self.session.get("ws_close_code")
             return f"{got}, then closed {code} before any message: refused after the handshake"
         if self.failure:
@@ -134,6 +181,7 @@ class Result:
             "actual_status": self.actual_status,
             "ok": self.ok,
             "error": self.error,
+            "error_kind": self.error_kind.value if self.error_kind else None,
             "failure": self.failure,
             "differences": [d.to_json() for d in self.differences],
             "duration": round(self.duration, 6),
@@ -142,6 +190,38 @@ class Result:
         if self.session is not None:
             data.update(self.session)
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        """A row back from :meth:`to_json` (the pytest plugin ships rows between processes)."""
+        kind = data.get("error_kind")
+        return cls(
+            cassette=data["cassette"],
+            id=data["id"],
+            type=data["type"],
+            method=data["method"],
+            path=data["path"],
+            expected_status=data["expected_status"],
+            actual_status=data["actual_status"],
+            ok=data["ok"],
+            error=data["error"],
+            duration=data["duration"],
+            details=dict(data["details"]),
+            probe=data["probe"],
+            expected_statuses=list(data["expected_statuses"]),
+            differences=[
+                Difference(
+                    d["aspect"],
+                    d["where"],
+                    d["path"],
+                    d.get("expected", MISSING),
+                    d.get("actual", MISSING),
+                )
+                for d in data["differences"]
+            ],
+            failure=data["failure"],
+            error_kind=ErrorKind(kind) if kind else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from retape.cassette.dump import dump_cassette
 from retape.cassette.load import find_cassettes, load_cassette, load_text, read_text
 from retape.cassette.redact import Redactor
 from retape.cassette.scan import scan_data
-from retape.common.errors import RetapeError
+from retape.common.errors import ExitStatus, RetapeError
+from retape.common.files import write_atomically
 from retape.rule_flags import add_rule_arguments, rules_from_args
 
 
@@ -27,7 +26,7 @@ def _validate(args: argparse.Namespace) -> int:
     for path in _cassettes(args.paths):
         cassette = load_cassette(path)
         print(f"ok    {path}  ({len(cassette.interactions)} interactions)")
-    return 0
+    return ExitStatus.OK
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -41,30 +40,9 @@ def _scan(args: argparse.Namespace) -> int:
             findings += 1
     if findings:
         print(f"{findings} possible secret(s) in {len(files)} cassette(s)", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     print(f"clean: {len(files)} cassette(s), nothing that looks like a secret")
-    return 0
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` so a crash leaves either the old file or the new one, never a mix."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    return ExitStatus.OK
 
 
 def _redact(args: argparse.Namespace) -> int:
@@ -82,7 +60,7 @@ def _redact(args: argparse.Namespace) -> int:
             continue
         write_atomically(path, after)
         print(f"redacted  {path}  ({redactor.assigned} distinct secret(s) replaced)")
-    return 0
+    return ExitStatus.OK
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

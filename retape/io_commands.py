@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from retape.common.errors import RetapeError
+from retape.common.errors import ExitStatus, RetapeError
 from retape.rule_flags import add_rule_arguments, rules_from_args
 
 
@@ -28,7 +28,7 @@ def _import(args: argparse.Namespace) -> int:
         f"imported {len(cassette.interactions)} interaction(s) ({websockets} websocket) "
         f"from {len(args.files)} file(s) into {args.out}"
     )
-    return 0
+    return ExitStatus.OK
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -47,7 +47,7 @@ def _export(args: argparse.Namespace) -> int:
 
         count = write_flows(cassettes, args.flows)
         print(f"exported {count} flow(s) to {args.flows}")
-    return 0
+    return ExitStatus.OK
 
 
 def _serve(args: argparse.Namespace) -> int:

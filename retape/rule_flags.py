@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from retape.cassette.rules import Rules, load_rules
 
@@ -37,7 +38,7 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def rule_values(args: argparse.Namespace) -> dict[str, list[str]]:
+def rule_values(args: argparse.Namespace) -> dict[str, Any]:
     """The rule flags' values, keyed by the Rules.extended() keyword they feed."""
     return {keyword: getattr(args, f"rule_{keyword}") for _, keyword, _, _ in RULE_FLAGS}
 

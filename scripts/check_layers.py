@@ -6,7 +6,8 @@ package-dir mapping in pyproject.toml), so it would never see them. Here the map
 spelled once, in :data:`ROOTS`.
 
 Each contract names who may not import what; a violation prints ``file:line: message``
-and the script exits 1.
+and the script exits 1. So does any import cycle between retape's modules, lazy
+(function-level) imports included: a cycle hidden inside a function is still a cycle.
 """
 
 from __future__ import annotations
@@ -53,9 +54,34 @@ CONTRACTS = (
     Contract(
         "the sides never import the CLI front end",
         "retape",
-        ("retape.cli", "retape.cassette_commands"),
-        exempt=("retape.cli", "retape.__main__", "retape.cassette_commands"),
+        ("retape.cli", "retape.cassette_commands", "retape.io_commands"),
+        exempt=("retape.cli", "retape.__main__", "retape.cassette_commands", "retape.io_commands"),
     ),
+    Contract(
+        "importers and exporters never import the replayer or the mock server",
+        "retape.convert",
+        ("retape.replayer", "retape.serve", "retape.cli", "retape.io_commands"),
+    ),
+    Contract(
+        "the mock server imports neither the recorder, the replayer nor the converters",
+        "retape.serve",
+        ("retape.recorder", "retape.replayer", "retape.convert", "mitmproxy"),
+    ),
+    Contract(
+        "the mock server never forwards: no HTTP or websocket client, no raw sockets",
+        "retape.serve",
+        (
+            "aiohttp.client",
+            "aiohttp.ClientSession",
+            "httpx",
+            "requests",
+            "urllib.request",
+            "websockets",
+            "socket",
+            "http.client",
+        ),
+    ),
+    Contract("the matcher is pure", "retape.serve.match", (*IO_MODULES, "aiohttp.web")),
     Contract("comparison is pure", "retape.replayer.compare", IO_MODULES),
     Contract("the websocket conversation is pure", "retape.replayer.conversation", IO_MODULES),
     Contract("the cassette format is pure", "retape.cassette", (*IO_MODULES, "mitmproxy")),
@@ -122,14 +148,79 @@ def violations(repo: Path = REPO) -> list[str]:
     return sorted(set(found))
 
 
+def import_graph(repo: Path = REPO) -> dict[str, set[str]]:
+    """retape module -> the retape modules it imports, lazily or not.
+
+    An import of a module's own parent package is left out: importing ``a.b.c`` always runs
+    ``a.b`` first, so that edge is no design choice. Imports under ``if TYPE_CHECKING:`` are
+    left out too: they never run.
+    """
+    files = dict(module_files(repo))
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        typing_only = _typing_only_lines(path)
+        graph[module] = {
+            imported
+            for imported, line in imports_of(module, path)
+            if imported in files
+            and imported != module
+            and not _under(module, imported)
+            and line not in typing_only
+        }
+    return graph
+
+
+def _typing_only_lines(path: Path) -> set[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other, directly or round about (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in sorted(graph[module]):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
 def main() -> int:
     problems = violations()
+    problems += [f"import cycle: {' <-> '.join(group)}" for group in cycles(import_graph())]
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} layering violation(s); see docs/architecture.md", file=sys.stderr)
         return 1
-    print(f"layers: {len(CONTRACTS)} contracts kept")
+    print(f"layers: {len(CONTRACTS)} contracts kept, no import cycles")
     return 0
 
 

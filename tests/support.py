@@ -7,8 +7,10 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from demo.processes import REPO, free_port, output_of, running, stop, wait_for_port
 
@@ -78,3 +80,18 @@ def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
         os.environ.clear()
         os.environ.update(saved)
     return CliResult(int(code), out.getvalue(), err.getvalue())
+
+
+def junit_report(rows: Sequence[Any], path: Path) -> bytes:
+    """The ``--junit`` file ``retape replay`` writes for ``rows``, through the same code path."""
+    from retape.replayer.report.junit import JunitReport
+    from retape.replayer.results import Summary
+
+    report = JunitReport(path)
+    try:
+        for row in rows:
+            report.result(row)
+        report.write(Summary.of(rows, duration=sum(r.duration for r in rows)))
+    finally:
+        report.close()
+    return path.read_bytes()

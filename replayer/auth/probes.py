@@ -12,14 +12,17 @@ accepts (the scheme word kept, ``Bearer retape-wrong-credential``).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from retape.replayer.auth.credentials import Credentials
 
-from retape.cassette.model import Request
-from retape.cassette.rules import PLACEHOLDER_RE
+from retape.cassette.model import Interaction, Request
+from retape.cassette.rules import PLACEHOLDER_RE, SCHEMED_HEADERS
+
+if TYPE_CHECKING:
+    from retape.replayer.config import ReplayConfig
 
 WRONG = "retape-wrong-credential"
-_SCHEMED = frozenset({"authorization", "proxy-authorization"})
 
 
 class Probe(StrEnum):
@@ -28,7 +31,7 @@ class Probe(StrEnum):
 
 
 def _wrong(name: str, value: str) -> str:
-    if name.lower() in _SCHEMED and " " in value.strip():
+    if name.lower() in SCHEMED_HEADERS and " " in value.strip():
         return f"{value.strip().partition(' ')[0]} {WRONG}"
     return WRONG
 
@@ -41,3 +44,16 @@ def probe_credentials(probe: Probe, request: Request, live: Credentials) -> Cred
         return Credentials(tuple((name, _wrong(name, value)) for name, value in live.headers))
     recorded = [(n, v) for n, v in request.headers if n.lower() in set(request.credentials)]
     return Credentials(tuple((n, PLACEHOLDER_RE.sub(WRONG, v)) for n, v in recorded))
+
+
+def probes_for(interaction: Interaction, config: ReplayConfig) -> list[Probe]:
+    """The probes ``--auth-matrix`` adds after an interaction: the one rule, for both the
+    CLI and the pytest plugin.
+
+    Only an interaction recorded with a credential is probed (without one there is nothing
+    to take away), and not one whose path ``[tool.retape.auth_matrix] public`` names.
+    """
+    request = interaction.request
+    if not request.credentials or config.is_public(request.path):
+        return []
+    return list(Probe)

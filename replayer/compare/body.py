@@ -58,7 +58,7 @@ def kind_of(headers: list[Header], data: bytes, recorded: Body | None = None) ->
 def parse_sse(text: str) -> list[Document]:
     """Server-sent events (WHATWG rules): ``data`` lines joined, comments dropped."""
     events: list[Document] = []
-    name, data = "message", []
+    name, data = "message", list[str]()
     for line in [*text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), ""]:
         if not line:
             if data:
@@ -113,9 +113,17 @@ def _text_difference(expected: str, actual: str) -> list[Difference]:
         if a != b:
             return [Difference("body", f"line {number}", "", a, b, ())]
     number = min(len(left), len(right)) + 1
-    a = left[number - 1] if len(left) >= number else MISSING
-    b = right[number - 1] if len(right) >= number else MISSING
-    return [Difference("body", f"line {number}", "", a, b, ())]
+    gone = MISSING
+    return [
+        Difference(
+            "body",
+            f"line {number}",
+            "",
+            left[number - 1] if len(left) >= number else gone,
+            right[number - 1] if len(right) >= number else gone,
+            (),
+        )
+    ]
 
 
 def compare_contents(
@@ -144,11 +152,12 @@ def compare_contents(
     if expected.kind == "json":
         return diff_json(expected.value, actual.value, ignored=rules.ignores, shaped=rules.shaped)
     if expected.kind == "sse":
-        left, right = expected.value, actual.value
+        events: list[Document] = expected.value
+        replayed: list[Document] = actual.value
         if assemble:
-            left, right = assemble_events(left), assemble_events(right)
+            events, replayed = assemble_events(events), assemble_events(replayed)
         return compare_sequence(
-            left, right, aspect="body", noun="event", key_name="name", rules=rules
+            events, replayed, aspect="body", noun="event", key_name="name", rules=rules
         )
     if expected.value == actual.value:
         return []

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import ssl
 import zlib
+from collections.abc import Callable
 
 import aiohttp
 from retape.replayer.auth.credentials import Credentials
@@ -26,9 +27,10 @@ from retape.replayer.net.target import (
     describe_os_error,
     hung_up,
     is_hang_up,
+    os_error_kind,
     unreachable,
 )
-from retape.replayer.results import Outcome
+from retape.replayer.results import ErrorKind, Outcome
 from yarl import URL
 
 from retape.cassette.model import Body, Header, Interaction
@@ -41,7 +43,11 @@ HOP_BY_HOP = frozenset(
 # Rebuilt for the target and the body actually sent.
 RECOMPUTED = frozenset({"host", "content-length", "content-encoding"})
 _AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-_RECOMPRESS = {"gzip": gzip.compress, "x-gzip": gzip.compress, "deflate": zlib.compress}
+_RECOMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "x-gzip": gzip.compress,
+    "deflate": zlib.compress,
+}
 
 
 def open_session(
@@ -83,16 +89,18 @@ def _hung_up(exc: BaseException) -> bool:
     return is_hang_up(exc)
 
 
-def _failure(exc: BaseException, *, timeout: float) -> str:
+def _failure(exc: BaseException, *, timeout: float) -> tuple[ErrorKind, str]:
     if isinstance(exc, TimeoutError):
-        return f"timeout after {timeout:g}s"
+        return ErrorKind.TIMEOUT, f"timeout after {timeout:g}s"
     if _hung_up(exc):
-        return CLOSED_BY_SERVER
+        return ErrorKind.CLOSED, CLOSED_BY_SERVER
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return "incomplete response body"
+        return ErrorKind.PROTOCOL, "incomplete response body"
     if isinstance(exc, OSError):
-        return describe_os_error(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return os_error_kind(exc), describe_os_error(exc)
+    if isinstance(exc, aiohttp.ClientResponseError):  # a malformed status line or header
+        return ErrorKind.PROTOCOL, f"{type(exc).__name__}: {exc}"
+    return ErrorKind.OTHER, f"{type(exc).__name__}: {exc}"
 
 
 async def replay_http(
@@ -140,6 +148,7 @@ async def replay_http(
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         if status is None and _hung_up(exc):
             raise hung_up() from None
-        return Outcome(status=status, error=_failure(exc, timeout=timeout))
+        kind, error = _failure(exc, timeout=timeout)
+        return Outcome(status=status, error=error, error_kind=kind)
     details = {"response_bytes": len(body)}
     return Outcome(status=status, details=details, headers=headers_back, body=body)

@@ -23,11 +23,14 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+
+from retape.replayer.results import ErrorKind
 
 from retape.common.errors import RetapeError
+from retape.common.tls import ca_context
+from retape.common.urls import split_http_url
 
-_WS_SCHEMES = {"http": "ws", "https": "wss"}
+_WS_SCHEMES = {"http": "ws", "https": "wss"}  # every scheme split_http_url lets through
 CLOSED_BY_SERVER = "connection closed by server"
 TLS_HINT = "pass --ca-file FILE to trust the CA that signed it, or --insecure to skip verification"
 
@@ -35,9 +38,10 @@ TLS_HINT = "pass --ca-file FILE to trust the CA that signed it, or --insecure to
 class Unreachable(Exception):
     """The target did not answer at all (see the module docstring): no response to judge."""
 
-    def __init__(self, reason: str, *, row: str | None = None) -> None:
+    def __init__(self, reason: str, *, kind: ErrorKind, row: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
         self.row = row or f"cannot connect: {reason}"
 
 
@@ -73,16 +77,33 @@ def describe_os_error(exc: OSError) -> str:
     return text or type(exc).__name__
 
 
+def os_error_kind(exc: OSError) -> ErrorKind:
+    """The :class:`ErrorKind` of a failed connect, from the exception, never its text."""
+    if isinstance(exc, ConnectionRefusedError):
+        return ErrorKind.REFUSED
+    if isinstance(exc, socket.gaierror):
+        return ErrorKind.DNS
+    if isinstance(exc, ssl.SSLError):
+        return ErrorKind.TLS
+    if is_hang_up(exc):
+        return ErrorKind.CLOSED
+    if exc.errno == errno.ECONNREFUSED or (not exc.errno and "Connect call failed" in str(exc)):
+        return ErrorKind.REFUSED  # asyncio's error when every address of a name refused
+    return ErrorKind.CONNECT
+
+
 def unreachable(exc: OSError) -> Unreachable:
     """The :class:`Unreachable` for a connection that failed before any response."""
     if is_hang_up(exc):
         return hung_up()
-    return Unreachable(describe_os_error(exc))
+    return Unreachable(describe_os_error(exc), kind=os_error_kind(exc))
 
 
 def hung_up() -> Unreachable:
     """Accepted, then closed or reset before a single response byte."""
-    return Unreachable(f"{CLOSED_BY_SERVER} before any response", row=CLOSED_BY_SERVER)
+    return Unreachable(
+        f"{CLOSED_BY_SERVER} before any response", kind=ErrorKind.CLOSED, row=CLOSED_BY_SERVER
+    )
 
 
 def tls_context(*, insecure: bool = False, ca_file: str | None = None) -> ssl.SSLContext:
@@ -92,16 +113,7 @@ def tls_context(*, insecure: bool = False, ca_file: str | None = None) -> ssl.SS
     if ca_file is None:
         context = ssl.create_default_context()
     else:
-        try:
-            context = ssl.create_default_context(cafile=ca_file)
-        except FileNotFoundError:
-            raise RetapeError(f"--ca-file {ca_file}: no such file") from None
-        except ssl.SSLError as exc:
-            raise RetapeError(
-                f"--ca-file {ca_file}: not a PEM CA certificate ({exc.reason or exc})"
-            ) from None
-        except OSError as exc:
-            raise RetapeError(f"--ca-file {ca_file}: cannot read: {exc.strerror or exc}") from None
+        context = ca_context(ca_file, flag="--ca-file")
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -136,28 +148,14 @@ def parse_target(url: str, *, insecure: bool = False, ca_file: str | None = None
     ``--insecure`` and ``--ca-file`` only matter for an https target; with an http one
     they are accepted and unused, so one command line serves both kinds of CI job.
     """
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # raises ValueError for a port out of range or not a number
-    except ValueError:
-        raise RetapeError(f"--target: invalid URL {url!r}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _WS_SCHEMES:
-        raise RetapeError(
-            f"--target must be an http:// or https:// URL, got {url!r} "
-            "(websocket interactions use ws:// or wss:// derived from it)"
-        )
-    if "@" in parts.netloc:
-        # The URL is not echoed: whatever precedes '@' may be a password.
-        raise RetapeError(
-            "--target must not carry credentials; pass them with --bearer-env or --header"
-        )
-    if port == 0 or any(ch.isspace() or not ch.isprintable() for ch in url.strip()):
-        raise RetapeError(f"--target: invalid URL {url!r}")
-    if not parts.hostname:
-        raise RetapeError(f"--target has no host: {url!r}")
-    if parts.query or parts.fragment:
-        raise RetapeError(f"--target must not have a query or fragment: {url!r}")
+    parts = split_http_url(
+        url,
+        flag="--target",
+        allow_path=True,
+        credentials_hint="pass them with --bearer-env or --header",
+        scheme_hint=" (websocket interactions use ws:// or wss:// derived from it)",
+    )
+    scheme = parts.scheme
     # A --ca-file is read even for http, so that a wrong path fails the same way everywhere.
     context = (
         tls_context(insecure=insecure, ca_file=ca_file) if scheme == "https" or ca_file else None

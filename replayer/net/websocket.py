@@ -30,7 +30,7 @@ from retape.replayer.conversation import (
     plan,
 )
 from retape.replayer.net.target import hung_up, unreachable
-from retape.replayer.results import Outcome
+from retape.replayer.results import ErrorKind, Outcome
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -110,10 +110,12 @@ async def converse(
     *,
     timeout: float,
     prepare: Prepare | None = None,
-) -> None:
-    """Carry out the conversation's actions until it is done."""
+) -> list[float]:
+    """Carry out the conversation's actions until it is done; when each client message
+    was sent, in seconds since the handshake (for timing reports)."""
     loop = asyncio.get_running_loop()
     opened = loop.time()
+    sent_at: list[float] = []
     while not isinstance(action := conversation.next_action(), Done):
         try:
             if isinstance(action, Send):
@@ -124,6 +126,7 @@ async def converse(
                     conversation.send_timed_out()
                 else:
                     conversation.sent(action.index, message)
+                    sent_at.append(loop.time() - opened)
             elif isinstance(action, Receive | AwaitClose):
                 try:
                     data = await asyncio.wait_for(ws.recv(), action.timeout)
@@ -139,6 +142,7 @@ async def converse(
         except ConnectionClosed:
             code, reason, by = _how_closed(ws)
             conversation.closed(code, reason, by=by)
+    return sent_at
 
 
 def _details(facts: SessionFacts) -> dict[str, Any]:
@@ -185,32 +189,37 @@ async def replay_websocket(
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
     offered = subprotocols_of(request.headers)
+    started = asyncio.get_running_loop().time()
     try:
         ws = await _open(url, headers=headers, offered=offered, timeout=timeout, tls=tls)
     except InvalidStatus as exc:
         response = exc.response
         return Outcome(
-            status=response.status_code, headers=_headers(response.headers), body=response.body
+            status=response.status_code,
+            headers=_headers(response.headers),
+            body=response.body,
+            handshake_seconds=asyncio.get_running_loop().time() - started,
         )
     except TimeoutError:
-        return Outcome(error=f"timeout after {timeout:g}s")
+        return Outcome(error=f"timeout after {timeout:g}s", error_kind=ErrorKind.TIMEOUT)
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, EOFError | ConnectionError):
             raise hung_up() from None
-        return Outcome(error=f"invalid handshake: {exc}")
+        return Outcome(error=f"invalid handshake: {exc}", error_kind=ErrorKind.PROTOCOL)
     except InvalidHandshake as exc:
-        return Outcome(error=f"invalid handshake: {exc}")
+        return Outcome(error=f"invalid handshake: {exc}", error_kind=ErrorKind.PROTOCOL)
     except OSError as exc:
         raise unreachable(exc) from None
     except (WebSocketException, ValueError) as exc:  # e.g. a recorded header it refuses
         return Outcome(error=f"cannot open websocket: {exc}")
     handshake = _headers(ws.response.headers) if ws.response is not None else []
+    took = asyncio.get_running_loop().time() - started
     try:
         if not interaction.accepted:  # recorded as refused: the status says it all
-            return Outcome(status=101, headers=handshake, messages=[])
+            return Outcome(status=101, headers=handshake, messages=[], handshake_seconds=took)
         session = plan(interaction, rules=rules or MessageRules(), timeout=timeout)
         conversation = Conversation(session, timeout, probe=probe)
-        await converse(ws, conversation, timeout=timeout, prepare=prepare)
+        sent_at = await converse(ws, conversation, timeout=timeout, prepare=prepare)
         facts = conversation.facts()
         return Outcome(
             status=101,
@@ -219,9 +228,12 @@ async def replay_websocket(
             messages=conversation.kept,
             session=facts,
             turns=conversation.kept_turns,
+            handshake_seconds=took,
+            sent_at=sent_at,
         )
     except WebSocketException as exc:
-        return Outcome(status=101, error=f"websocket error: {exc}")
+        kind = ErrorKind.CLOSED if isinstance(exc, ConnectionClosed) else ErrorKind.PROTOCOL
+        return Outcome(status=101, error=f"websocket error: {exc}", error_kind=kind)
     except asyncio.CancelledError:
         # Stopped by --deadline or Ctrl-C: drop the connection rather than wait up to
         # close_timeout for a closing handshake that a hung server never completes.

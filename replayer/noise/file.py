@@ -24,8 +24,6 @@ What concerns one cassette (how its messages are keyed and correlated) lives her
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from retape.replayer.compare.ignore import IgnoreRules
 from retape.replayer.compare.keys import MESSAGE_KEYS, MessageRules
 
 from retape.common.errors import RetapeError
+from retape.common.files import write_atomically
 
 SUFFIX = ".noise.toml"
 _TOP = frozenset({"ignore", "shape", "interactions"}) | MESSAGE_KEYS
@@ -196,12 +195,4 @@ def write_noise(
     notes: Mapping[int, Mapping[str, str]] | None = None,
 ) -> None:
     """Replace the file atomically: a crash leaves the old rules or the new, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(dump_noise(noise, cassette=cassette, notes=notes))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, dump_noise(noise, cassette=cassette, notes=notes))

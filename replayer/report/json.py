@@ -10,7 +10,7 @@ added, never renamed or removed.
 The summary comes first in the file but is known last, so :class:`JsonReport` spools
 each row to a temporary file as it arrives and writes the report when the run ends:
 memory stays flat however many rows there are, and the text is exactly what
-``json.dumps(report_data(...), indent=2)`` would give.
+``json.dumps({"summary": ..., "results": [...]}, indent=2)`` would give.
 """
 
 from __future__ import annotations
@@ -18,15 +18,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from retape.replayer.results import Result, Summary
-
-
-def report_data(results: Sequence[Result], summary: Summary) -> dict[str, Any]:
-    return {"summary": summary.to_json(), "results": [r.to_json() for r in results]}
 
 
 def _nested(value: Any, indent: str) -> str:
@@ -57,13 +52,3 @@ class JsonReport:
 
     def close(self) -> None:
         self._spool.close()
-
-
-def write_json(path: str | Path, results: Sequence[Result], summary: Summary) -> None:
-    report = JsonReport(path)
-    try:
-        for result in results:
-            report.result(result)
-        report.write(summary)
-    finally:
-        report.close()

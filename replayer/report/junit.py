@@ -20,7 +20,6 @@ import re
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -70,19 +69,6 @@ def _root_attributes(summary: Summary) -> dict[str, str]:
         "errors": str(summary.errors),
         "time": f"{summary.duration:.3f}",
     }
-
-
-def junit_tree(results: Sequence[Result], summary: Summary) -> ET.ElementTree:
-    root = ET.Element("testsuites", _root_attributes(summary))
-    by_cassette: dict[str, list[Result]] = {}
-    for row in results:
-        by_cassette.setdefault(row.cassette, []).append(row)
-    for cassette, rows in by_cassette.items():
-        totals = Summary.of(rows, duration=sum(r.duration for r in rows))
-        suite = ET.SubElement(root, "testsuite", _suite_attributes(cassette, totals))
-        suite.extend(_testcase(cassette, row) for row in rows)
-    ET.indent(root)
-    return ET.ElementTree(root)
 
 
 def _opening(tag: str, attributes: dict[str, str]) -> str:
@@ -155,7 +141,3 @@ class _Slice:
         data = self._file.read(size)
         self._left -= len(data)
         return data
-
-
-def write_junit(path: str | Path, results: Sequence[Result], summary: Summary) -> None:
-    junit_tree(results, summary).write(path, encoding="utf-8", xml_declaration=True)

@@ -10,6 +10,7 @@ therefore stays flat however long the cassettes are.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 
 from retape.replayer.report.json import JsonReport
@@ -66,7 +67,7 @@ class RunReports:
         if self._jsonl is not None:
             self._jsonl.summary(summary)
         for flag, path, report in self._files:
-            _written(flag, path, lambda report=report: report.write(summary))
+            _written(flag, path, partial(report.write, summary))
 
     def close(self) -> None:
         if self._jsonl is not None:

@@ -22,10 +22,9 @@ from retape.replayer.net.http import HOP_BY_HOP, RECOMPUTED
 from retape.replayer.net.websocket import HANDSHAKE_MANAGED, subprotocols_of
 
 from retape.cassette.model import Header, Interaction
-from retape.cassette.rules import PLACEHOLDER_RE
+from retape.cassette.rules import PLACEHOLDER_RE, SCHEMED_HEADERS
 
 TOKEN = "$TOKEN"
-_SCHEMED = frozenset({"authorization", "proxy-authorization"})
 
 
 def shown_credentials(
@@ -40,7 +39,7 @@ def shown_credentials(
         return Credentials(tuple((n, PLACEHOLDER_RE.sub(TOKEN, v)) for n, v in recorded))
     shown = []
     for name, value in live.headers:
-        scheme = value.partition(" ")[0] if name.lower() in _SCHEMED and " " in value else ""
+        scheme = value.partition(" ")[0] if name.lower() in SCHEMED_HEADERS and " " in value else ""
         shown.append((name, f"{scheme} {TOKEN}" if scheme else TOKEN))
     return Credentials(tuple(shown))
 

@@ -66,7 +66,7 @@ def check_nesting(text: str, *, path: str) -> None:
             if isinstance(event, _START_EVENTS):
                 depth += 1
                 if depth > MAX_NESTING:
-                    raise _too_deep(path, event.start_mark.line + 1)
+                    raise _too_deep(path, event.start_mark.line + 1 if event.start_mark else None)
             elif isinstance(event, _END_EVENTS):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:

@@ -15,7 +15,7 @@ import yaml
 
 from retape.cassette.model import Cassette, InlineList, Interaction, Recording
 
-_BaseDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Strings a YAML 1.2 reader takes for numbers though YAML 1.1 does not (1e3, 0o17, 08,
 # -.5, .iNf, ...). PyYAML quotes only what YAML 1.1 would misread, so these are quoted
 # here: every cassette then reads the same in PyYAML and in yaml-rs (cassette.fastload).
@@ -25,7 +25,7 @@ _YAML12_NUMBER = re.compile(
 )
 
 
-class _CassetteDumper(_BaseDumper):  # type: ignore[misc, valid-type]
+class _CassetteDumper(_BaseDumper):
     """Safe dumper: no tags, no aliases, block strings for multi-line text."""
 
     def ignore_aliases(self, data: Any) -> bool:

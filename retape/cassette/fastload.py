@@ -21,7 +21,7 @@ time, or declines:
 
 So the fast path only ever says "this is valid, and here is the same data PyYAML would
 have built"; every refusal and every error message still comes from the safe path.
-``RETAPE_FASTLOAD=0`` turns it off. ``tests/test_fastload.py`` pins the agreement on
+``RETAPE_FASTLOAD=0`` turns it off. ``tests/unit/test_fastload.py`` pins the agreement on
 shipped and generated cassettes; docs/performance.md has the measurements.
 """
 
@@ -39,7 +39,8 @@ from typing import Any
 import yaml
 
 from retape.cassette.depth import may_be_deep
-from retape.cassette.validate import _semantic_errors
+from retape.cassette.safe_yaml import SafeLoader
+from retape.cassette.validate import semantic_problem
 
 # Where a node may start: a line start, a flow indicator, an indicator followed by a
 # blank ("- ", "? ", ": "), or a ':' right after a quoted key (JSON style, '{"a":1}').
@@ -160,9 +161,7 @@ def _same(a: Any, b: Any) -> bool:
 
 @cache
 def _pyyaml() -> Any:
-    from retape.cassette.load import _SafeLoader  # cassette.load imports this module
-
-    return _SafeLoader("")
+    return SafeLoader("")
 
 
 @lru_cache(maxsize=4096)
@@ -180,8 +179,11 @@ def _read_alike(scalar: str) -> bool:
             theirs = construct(loader, yaml.ScalarNode(tag, scalar))
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             return False
+    parser = _yaml_rs()
+    if parser is None:  # never asked: without yaml-rs nothing is loaded the fast way
+        return False
     try:
-        ours = _yaml_rs().loads(f"k: {scalar}\n", parse_datetime=False)
+        ours = parser.loads(f"k: {scalar}\n", parse_datetime=False)
     except (ValueError, TypeError, OverflowError):
         return False
     return type(ours) is dict and list(ours) == ["k"] and _same(ours["k"], theirs)
@@ -425,7 +427,7 @@ def conforms(data: Any) -> bool:
         return True
     if type(interactions) is not list or not all(_interaction(i) for i in interactions):
         return False
-    return _semantic_errors(data) is None
+    return semantic_problem(data) is None
 
 
 def enabled() -> bool:
@@ -433,11 +435,27 @@ def enabled() -> bool:
     return os.environ.get("RETAPE_FASTLOAD", "1") != "0" and available()
 
 
-def load_valid(text: str) -> dict[str, Any] | None:
-    """Parsed and validated cassette data by the fast path, or None to use the safe path."""
+def load_valid(text: str, *, vouched: bool = False) -> dict[str, Any] | None:
+    """Parsed and validated cassette data by the fast path, or None to use the safe path.
+
+    ``vouched``: this very text already took the fast path in this run (a streamed
+    replay's second read of an item, the file unchanged since, see
+    :mod:`cassette.stream`), so the gate's scans, about half the cost of a small item,
+    are not run again. The data is still checked against the schema.
+    """
     if not enabled():
         return None
-    data = parse(text)
+    data = _parse_vouched(text) if vouched else parse(text)
     if data is None or not conforms(data):
         return None
     return data
+
+
+def _parse_vouched(text: str) -> Any | None:
+    parser = _yaml_rs()
+    if parser is None:
+        return None
+    try:
+        return parser.loads(text, parse_datetime=False)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None

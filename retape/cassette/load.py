@@ -18,41 +18,10 @@ from retape.cassette import fastload
 from retape.cassette.depth import check_nesting
 from retape.cassette.errors import CassetteError
 from retape.cassette.model import Cassette, Interaction, Recording
+from retape.cassette.safe_yaml import SafeLoader
 from retape.cassette.torn import warn_torn_tail, without_torn_tail
 from retape.cassette.validate import validate_data
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _SafeLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """The safe loader, minus implicit timestamps: an unquoted ``2024-01-01`` in a
-    hand-edited body stays the string it would be in JSON, not a Python date.
-
-    A key that appears twice in one mapping is refused: PyYAML would silently keep the
-    last one, so what a reviewer reads in the file would not be what is replayed.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        if isinstance(node, yaml.MappingNode):
-            seen: set[object] = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    duplicate = key in seen
-                    seen.add(key)
-                except TypeError:  # an unhashable key: the constructor words that
-                    continue
-                if duplicate:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r}", key_node.start_mark
-                    )
-        return super().construct_mapping(node, deep=deep)
-
-
-_SafeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 CASSETTE_SUFFIXES = (".yaml", ".yml")
 # Larger files are refused before parsing; RETAPE_MAX_CASSETTE_MB raises the bound.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -120,12 +89,12 @@ def refuse_aliases(text: str, *, path: str) -> None:
     if not _ALIAS_HINT.search(text):
         return
     try:
-        for event in yaml.parse(text, Loader=_SafeLoader):
+        for event in yaml.parse(text, Loader=SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 raise CassetteError(
                     "YAML aliases (*name) are not allowed in a cassette",
                     path=path,
-                    line=event.start_mark.line + 1,
+                    line=event.start_mark.line + 1 if event.start_mark else None,
                 )
     except yaml.YAMLError:
         return  # the parse proper reports the syntax error with its line
@@ -136,7 +105,7 @@ def parse_yaml(text: str, *, path: str) -> Any:
     check_nesting(text, path=path)
     refuse_aliases(text, path=path)
     try:
-        return yaml.load(text, Loader=_SafeLoader)  # safe loader: no tags honoured
+        return yaml.load(text, Loader=SafeLoader)  # safe loader: no tags honoured
     except RecursionError:  # the pure-Python composer, where libyaml is missing
         raise CassetteError("invalid YAML: nested too deeply", path=path) from None
     except yaml.MarkedYAMLError as exc:

@@ -29,12 +29,17 @@ from retape.cassette.model import (
     Response,
     header_value,
 )
-from retape.cassette.rules import CREDENTIAL_HEADERS, PLACEHOLDER_RE, Rules, Span
+from retape.cassette.rules import (
+    CREDENTIAL_HEADERS,
+    PLACEHOLDER_RE,
+    SCHEMED_HEADERS,
+    Rules,
+    Span,
+)
 
 __all__ = ["CREDENTIAL_HEADERS", "Redactor", "is_placeholder", "placeholders_in"]
 
 # Headers whose scheme word ("Bearer", "Basic") is kept in front of the placeholder.
-_SCHEMED_HEADERS = frozenset({"authorization", "proxy-authorization"})
 # Headers holding a URL, whose query string may carry a credential.
 _URL_HEADERS = frozenset({"location", "content-location", "referer", "origin", "link"})
 _NUMBER = re.compile(r"<redacted:(\d+)>")
@@ -44,6 +49,11 @@ MIN_KNOWN_SECRET = 8
 def is_placeholder(value: str) -> bool:
     """True if a value holds a redaction placeholder and must never be sent as-is."""
     return PLACEHOLDER_RE.search(value) is not None
+
+
+def highest_placeholder(text: str) -> int:
+    """The largest N of any ``<redacted:N>`` in ``text`` (0 when there is none)."""
+    return max((int(n) for n in _NUMBER.findall(text)), default=0)
 
 
 def placeholders_in(value: Any) -> set[str]:
@@ -74,8 +84,7 @@ class Redactor:
     @classmethod
     def continuing(cls, rules: Rules, existing_text: str) -> Redactor:
         """A redactor whose numbers start after the placeholders already in a cassette."""
-        used = [int(n) for n in _NUMBER.findall(existing_text)]
-        return cls(rules, first_number=max(used, default=0) + 1)
+        return cls(rules, first_number=highest_placeholder(existing_text) + 1)
 
     @property
     def assigned(self) -> int:
@@ -168,7 +177,7 @@ class Redactor:
             return value
         self._learn_credential(lower, value)
         scheme, sep, secret = value.partition(" ")
-        if lower in _SCHEMED_HEADERS and sep and secret.strip():
+        if lower in SCHEMED_HEADERS and sep and secret.strip():
             if self.rules.is_exempt(secret.strip()):
                 return value
             return f"{scheme} {self.placeholder(secret.strip())}"

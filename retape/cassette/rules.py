@@ -8,15 +8,17 @@ command line; an allow-list exempts a known false positive.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from retape.common.errors import RetapeError
 from retape.common.pyproject import read_tool, section, strings
 
-CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}
-)
+# Headers whose value is "SCHEME CREDENTIAL" (RFC 9110 11.6): the scheme word is not secret,
+# so redaction, scanning, auth probes and reproducers all keep it ("Bearer <redacted:1>").
+SCHEMED_HEADERS = frozenset({"authorization", "proxy-authorization"})
+CREDENTIAL_HEADERS = SCHEMED_HEADERS | {"cookie", "set-cookie", "x-api-key", "api-key"}
 QUERY_PARAMS = frozenset(
     {
         "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token",
@@ -37,11 +39,23 @@ BODY_FIELDS = frozenset(
 
 @dataclass(frozen=True)
 class TokenShape:
-    """A regular expression for a well-known token format; ``group`` is the secret part."""
+    """A regular expression for a well-known token format; ``group`` is the secret part.
+
+    ``hints``: literal strings one of which every match contains. Most strings in a
+    recording (JSON keys, model names, chat text) contain none, and a substring test
+    is far cheaper than running the expression: redaction runs on every string of
+    every interaction. Empty means always run the expression (custom patterns).
+    """
 
     name: str
     pattern: re.Pattern[str]
     group: int = 0
+    hints: tuple[str, ...] = ()
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        if self.hints and not any(hint in text for hint in self.hints):
+            return iter(())
+        return self.pattern.finditer(text)
 
 
 TOKEN_SHAPES: tuple[TokenShape, ...] = (
@@ -50,17 +64,37 @@ TOKEN_SHAPES: tuple[TokenShape, ...] = (
         re.compile(
             r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"
         ),
+        hints=("-----BEGIN ",),
     ),
-    TokenShape("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
-    TokenShape("openai-key", re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{16,}")),
-    TokenShape("stripe-key", re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}")),
-    TokenShape("github-token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})")),
-    TokenShape("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    TokenShape("slack-token", re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{10,}")),
-    TokenShape("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    TokenShape("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
+    TokenShape(
+        "jwt",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+        hints=("eyJ",),
+    ),
+    TokenShape(
+        "openai-key",
+        re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{16,}"),
+        hints=("sk-",),
+    ),
+    TokenShape("stripe-key", re.compile(r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), hints=("k_",)),
+    TokenShape(
+        "github-token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})"),
+        hints=("gh", "github_pat_"),
+    ),
+    TokenShape(
+        "aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), hints=("AKIA", "ASIA")
+    ),
+    TokenShape("slack-token", re.compile(r"\bxox[abposrce]-[A-Za-z0-9-]{10,}"), hints=("xox",)),
+    TokenShape("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), hints=("AIza",)),
+    TokenShape("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}"), hints=("hf_",)),
     TokenShape("bearer-token", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})"), group=1),
-    TokenShape("url-password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@"), group=1),
+    TokenShape(
+        "url-password",
+        re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@"),
+        group=1,
+        hints=("://",),
+    ),
 )
 
 
@@ -131,7 +165,7 @@ class Rules:
         overlaps removed; placeholders and allow-listed values are not secrets."""
         found: list[Span] = []
         for shape in self.shapes:
-            for match in shape.pattern.finditer(text):
+            for match in shape.finditer(text):
                 found.append(Span(match.start(shape.group), match.end(shape.group), shape.name))
         if '"' in text:
             for match in _JSON_STRING_FIELD.finditer(text):

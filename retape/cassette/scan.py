@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from retape.cassette.locate import Locator
-from retape.cassette.rules import PLACEHOLDER_RE, Rules
+from retape.cassette.rules import PLACEHOLDER_RE, SCHEMED_HEADERS, Rules
 from retape.cassette.validate import format_place
-
-_SCHEMED = frozenset({"authorization", "proxy-authorization"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ def _is_redacted_credential(name: str, value: str) -> bool:
     if PLACEHOLDER_RE.fullmatch(value.strip()):
         return True
     _scheme, _, rest = value.partition(" ")
-    return name in _SCHEMED and PLACEHOLDER_RE.fullmatch(rest.strip()) is not None
+    return name in SCHEMED_HEADERS and PLACEHOLDER_RE.fullmatch(rest.strip()) is not None
 
 
 class _Walker:

@@ -20,8 +20,10 @@ list, a document marker, an ``interactions: []`` flow list, a syntax error) and 
 file is read whole by :func:`load_cassette` instead, which then also words any error.
 
 :func:`open_cassette` is the first pass: it validates everything, keeping nothing but
-the count, so an invalid file is refused before any traffic. Iterating the returned
-:class:`CassetteStream` is the second pass, which parses each item again as it goes.
+the count (and which items needed the safe parser), so an invalid file is refused
+before any traffic. Iterating the returned :class:`CassetteStream` is the second pass,
+which parses each item again as it goes, without the fast path's gate for the items
+that passed it the first time (the file's inode, size and mtime are checked first).
 """
 
 from __future__ import annotations
@@ -188,10 +190,11 @@ def _moved(error: CassetteError, item: _Item, *, path: str) -> CassetteError:
     return CassetteError(error.message, path=path, line=line, place=place)
 
 
-def _item_data(item: _Item, *, path: str) -> dict[str, Any]:
-    """One item, parsed and validated alone."""
+def _item_data(item: _Item, *, path: str, vouched: bool = False) -> tuple[dict[str, Any], bool]:
+    """One item, parsed and validated alone, and whether it took the fast path."""
     text = ITEM_PREFIX + item.text
-    data = fastload.load_valid(text)
+    data = fastload.load_valid(text, vouched=vouched)
+    fast = data is not None
     if data is None:
         try:
             data = parse_yaml(text, path=path)
@@ -207,7 +210,7 @@ def _item_data(item: _Item, *, path: str) -> dict[str, Any]:
     items = data["interactions"]
     if len(items) != 1:
         raise _ReadWhole
-    return items[0]
+    return items[0], fast
 
 
 def _duplicate(item: _Item, ident: int, *, path: str) -> CassetteError:
@@ -238,14 +241,24 @@ class _Reader:
     loader decides whether it is the torn tail of a killed recorder (dropped, with a
     warning, see :mod:`cassette.torn`) or an error. ``streamed`` counts the interactions
     read item by item, ``total`` all of them; ``limit`` stops after that many.
+
+    ``slow`` collects the indexes of the items that did not take the fast path
+    (:mod:`cassette.fastload`); given ``vouched``, the indexes of an earlier pass over
+    the unchanged file, every other item skips the fast path's gate (its answer
+    depends only on the item's text). Parsing every item twice cost half of a
+    replay's time; this is most of that half.
     """
 
-    def __init__(self, path: str, *, limit: int | None = None) -> None:
+    def __init__(
+        self, path: str, *, limit: int | None = None, slow: frozenset[int] | None = None
+    ) -> None:
         self.path = path
         self.limit = limit
         self.recording = Recording()
         self.streamed = 0
         self.total = 0
+        self.known_slow = slow  # from an earlier pass; None: nothing is vouched for
+        self.slow: set[int] = set()
 
     def __iter__(self) -> Iterator[Interaction]:
         try:
@@ -257,8 +270,11 @@ class _Reader:
                 assert isinstance(item, _Item)
                 if self.limit is not None and self.streamed >= self.limit:
                     return
+                vouched = self.known_slow is not None and item.index not in self.known_slow
                 try:
-                    data = _item_data(item, path=self.path)
+                    data, fast = _item_data(item, path=self.path, vouched=vouched)
+                    if not fast:
+                        self.slow.add(item.index)
                     if not seen.add(data["id"]):
                         raise _duplicate(item, data["id"], path=self.path)
                 except CassetteError:
@@ -287,6 +303,7 @@ class CassetteStream:
     count: int
     whole: bool = False
     signature: tuple[int, int, int] = field(default=(0, 0, 0), repr=False)
+    slow: frozenset[int] | None = field(default=None, repr=False)  # see _Reader
 
     def __iter__(self) -> Iterator[Interaction]:
         if _signature(self.path) != self.signature:
@@ -297,7 +314,7 @@ class CassetteStream:
         if self.whole:
             yield from load_cassette(self.path).interactions
         else:  # a torn tail, found (and warned about) the first time, is not read again
-            yield from _Reader(self.path, limit=self.count)
+            yield from _Reader(self.path, limit=self.count, slow=self.slow)
 
 
 def iter_interactions(path: str | Path) -> Iterator[Interaction]:
@@ -319,4 +336,5 @@ def open_cassette(path: str | Path) -> CassetteStream:
     for _ in reader:
         pass
     whole = reader.total > reader.streamed
-    return CassetteStream(name, reader.recording, reader.total, whole, signature)
+    slow = frozenset(reader.slow)
+    return CassetteStream(name, reader.recording, reader.total, whole, signature, slow)

@@ -214,7 +214,7 @@ def correlation_problem(use: dict[str, Any], ident: int) -> tuple[str, str] | No
     return None
 
 
-def _semantic_errors(data: dict[str, Any]) -> Problem | None:
+def semantic_problem(data: dict[str, Any]) -> Problem | None:
     """Rules JSON Schema cannot say: ids unique, websocket-only fields, sendable payloads,
     correlations that refer to earlier interactions in words that parse."""
     seen: set[int] = set()
@@ -273,7 +273,7 @@ def validate_data(data: Any, *, path: str, text: str) -> None:
         raise CassetteError(
             _describe(error), path=path, line=Locator(text).line(where), place=format_place(where)
         )
-    semantic = _semantic_errors(data)
+    semantic = semantic_problem(data)
     if semantic is not None:
         where, message = semantic
         raise CassetteError(

@@ -20,6 +20,7 @@ from retape.cassette.dump import dump_header, dump_interaction
 from retape.cassette.errors import CassetteError
 from retape.cassette.load import load_text, read_text
 from retape.cassette.model import Interaction, Recording
+from retape.cassette.redact import highest_placeholder
 
 
 class CassetteWriter:
@@ -30,6 +31,9 @@ class CassetteWriter:
         self.durable = durable
         self._fd = self._open_locked()
         self.next_id = 1
+        # A second session appended to a file continues its placeholder numbers too, so
+        # two different secrets never share one "<redacted:N>" (``--secret N=VAR``).
+        self.next_placeholder = 1
         try:
             if os.fstat(self._fd).st_size == 0:
                 self._write(dump_header(recording))
@@ -58,6 +62,7 @@ class CassetteWriter:
             )
         if not text.endswith("\n"):
             self._write("\n")
+        self.next_placeholder = highest_placeholder(text) + 1
         return max((i["id"] for i in data.get("interactions") or []), default=0) + 1
 
     def _open_locked(self) -> int:

@@ -72,6 +72,8 @@ def load_har(path: str) -> dict[str, Any]:
         raise CaptureError(path, "not a HAR: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise CaptureError(path, f"not a HAR: invalid JSON at line {exc.lineno}") from None
+    except RecursionError:
+        raise CaptureError(path, "not a HAR: JSON nested too deeply") from None
     log = document.get("log") if isinstance(document, dict) else None
     if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
         raise CaptureError(path, "not a HAR: no log.entries list")

@@ -46,7 +46,9 @@ def read_flows(path: str) -> Imported:
                 pending.append(_pending(flow, where))
     except OSError as exc:
         raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
-    except exceptions.FlowReadException as exc:
+    except (exceptions.FlowReadException, ValueError, TypeError, KeyError, AttributeError,
+            IndexError) as exc:  # fmt: skip
+        # mitmproxy trusts its own files; a hostile one fails anywhere in its migration
         raise CaptureError(path, f"not a readable mitmproxy flow file: {exc}") from None
     return Imported(pending, version)
 

@@ -30,6 +30,7 @@ from retape.cassette.model import (
     Message,
     Request,
     Response,
+    Sender,
     header_value,
 )
 from retape.cassette.redact import Redactor
@@ -74,7 +75,7 @@ def _pending(entry: Any, where: str) -> Pending | None:
     if not isinstance(method, str) or not method:
         raise _Refused("no request.method")
     status = response.get("status") if isinstance(response, dict) else None
-    if not isinstance(status, int) or not 100 <= status <= 599:
+    if not isinstance(response, dict) or not isinstance(status, int) or not 100 <= status <= 599:
         logger.warning("%s: skipped %s %s: no response (status %r)", where, method,
                        request["url"][:80], status)  # fmt: skip
         return None
@@ -84,7 +85,8 @@ def _pending(entry: Any, where: str) -> Pending | None:
         raise _Refused(str(exc)) from None
     started = _timestamp(entry.get("startedDateTime"))
     elapsed = _number(entry.get("time"), "time") / 1000.0
-    extra = entry.get("_retape") if isinstance(entry.get("_retape"), dict) else {}
+    found = entry.get("_retape")
+    extra: dict[str, Any] = found if isinstance(found, dict) else {}
     req_headers = _headers(request.get("headers"), "request.headers")
     resp_headers = _headers(response.get("headers"), "response.headers")
     upgrade = (header_value(req_headers, "upgrade") or "").lower() == "websocket"
@@ -239,7 +241,7 @@ def _messages(frames: list, opened: float) -> list[Message]:
         if not isinstance(data, str):
             raise _Refused(f"{name}.data is not a string")
         at = _number(frame.get("time"), f"{name}.time") - opened
-        sender = "client" if kind == "send" else "server"
+        sender: Sender = "client" if kind == "send" else "server"
         if opcode == _TEXT:
             messages.append(Message.from_frame(sender, at, data))
             continue

@@ -3,8 +3,9 @@
 Readers (:mod:`.har_import`, :mod:`.flows_import`) yield :class:`Pending` exchanges:
 when each started and how to build its interaction. This module orders them, builds
 each through the cassette's single :class:`~retape.cassette.redact.Redactor` (the
-redaction a live recording applies), numbers them, infers correlations and writes
-the file with the cassette writer, atomically: a failed import leaves no half file.
+redaction a live recording applies), numbers them, infers correlations
+(:mod:`retape.cassette.correlate`, as for a recording) and writes the file with the
+cassette writer, atomically: a failed import leaves no half file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from retape import __version__
+from retape.cassette.correlate import attach_correlations, infer_correlations
+from retape.cassette.errors import CassetteError
+from retape.cassette.load import load_cassette
 from retape.cassette.model import Cassette, Interaction, Recording
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules
@@ -68,20 +72,9 @@ def split_url(url: str) -> tuple[str, str]:
     return origin, path
 
 
-def infer_correlations(cassette: Cassette) -> None:
-    """The correlation inference a live recording gets, applied to the imported cassette.
-
-    CORRELATION CALL SITE (the one place imports infer correlations): until
-    ``retape.cassette.correlate`` exists this does nothing; afterwards it calls the same
-    inference the recorder uses.
-    """
-    try:
-        from retape.cassette import correlate  # type: ignore[attr-defined]
-    except ImportError:
-        return
-    infer = getattr(correlate, "infer_cassette", None)
-    if infer is not None:
-        infer(cassette)
+def with_correlations(interactions: list[Interaction]) -> list[Interaction]:
+    """The correlation inference a live recording gets (``uses:``), on the imported traffic."""
+    return attach_correlations(interactions, infer_correlations(interactions))
 
 
 def build_cassette(imported: Imported, rules: Rules, *, origin: str | None = None) -> Cassette:
@@ -114,8 +107,7 @@ def build_cassette(imported: Imported, rules: Rules, *, origin: str | None = Non
         mitmproxy=imported.mitmproxy,
         upstream=redactor.path(origins[0]) if origins else "",
     )
-    cassette = Cassette(recording=recording, interactions=interactions)
-    infer_correlations(cassette)
+    cassette = Cassette(recording=recording, interactions=with_correlations(interactions))
     return cassette
 
 
@@ -136,6 +128,11 @@ def write_cassette(cassette: Cassette, out: Path, *, force: bool = False) -> Non
                 writer.append(interaction)
         finally:
             writer.close()
+        try:  # what an import writes must load as any cassette does: checked, not assumed
+            load_cassette(tmp)
+        except CassetteError as exc:
+            raise RetapeError(f"{out}: the imported traffic makes no valid cassette: "
+                              f"{exc.place or ''} {exc.message}") from None  # fmt: skip
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -117,6 +117,40 @@ def test_k_x_lf_and_xdist_work_on_items(
     spread.assert_outcomes(passed=7, failed=2)
 
 
+def test_markdown_gathers_every_xdist_worker_s_rows_like_the_cli(
+    tester: pytest.Pytester, target: Callable[[str], str]
+) -> None:
+    cassette = authenticated_only(tester.path)
+    base = target("open-websocket")
+    result = run(tester, base, "--retape-auth-matrix", "--retape-markdown", "report.md",
+                 "-n", "2", "-p", "no:cacheprovider")  # fmt: skip
+    result.assert_outcomes(passed=7, failed=2)
+    ours = (tester.path / "report.md").read_text()
+    cli = replay(str(cassette), "--target", base, "--bearer-env", KEY_VAR, "--auth-matrix",
+                 "--markdown", str(tester.path / "cli.md"))  # fmt: skip
+    assert cli.returncode == 1
+    theirs = (tester.path / "cli.md").read_text()
+    assert ours.splitlines()[:3] == theirs.splitlines()[:3]  # heading and totals
+    assert ours.splitlines()[0] == "## retape replay: 2 of 9 rows failed"
+    assert ours.count("[no-credential]") == theirs.count("[no-credential]") > 0
+    assert TOKEN_ENV[KEY_VAR] not in ours
+
+
+def test_learn_noise_works_in_the_plugin(
+    tester: pytest.Pytester, target: Callable[[str], str]
+) -> None:
+    base = target("fixed")
+    capture(base, tester.path)
+    args = ("--retape-compare", "body", "-p", "no:cacheprovider")
+    assert run(tester, base, *args).ret == 1  # ids and timestamps differ run to run
+    learned = run(tester, base, *args, "--retape-learn-noise")
+    assert learned.ret == 0, learned.stdout.str()
+    learned.stdout.fnmatch_lines(["retape: learned * noise rule* -> *captured.noise.toml"])
+    noise = (tester.path / "captured.noise.toml").read_text()
+    assert '"$.id"' in noise and '"$.created"' in noise
+    assert run(tester, base, *args).ret == 0  # the learned rules hold in a plain run
+
+
 def test_an_invalid_cassette_is_a_collection_error_naming_file_and_line(
     tester: pytest.Pytester, target: Callable[[str], str]
 ) -> None:
@@ -140,7 +174,7 @@ def test_a_missing_credential_variable_is_a_usage_error(tester: pytest.Pytester)
 def test_loading_the_plugin_stays_cheap() -> None:
     """pytest loads the plugin in every run of the environment: it must cost nothing."""
     code = (
-        "import sys, replayer.pytest_plugin\n"
+        "import sys, retape.replayer.pytest_plugin\n"
         "heavy = {'aiohttp', 'websockets', 'rich', 'yaml', 'mitmproxy'} & set(sys.modules)\n"
         "print(json.dumps(sorted(heavy)))\n"
     )

@@ -195,7 +195,7 @@ def test_busy_listen_port_exits_2_before_touching_the_cassette(upstream, tmp_pat
     ("flag", "value", "message"),
     [
         ("--out", "{tmp}/a-file/c.yaml", "cannot write"),
-        ("--upstream", "ftp://127.0.0.1:21", "expected http://HOST[:PORT]"),
+        ("--upstream", "ftp://127.0.0.1:21", "expected an http:// or https:// URL"),
         ("--upstream", "http://user:hunter2@127.0.0.1:1", "credentials do not belong"),
         ("--upstream", "http://127.0.0.1:1/v1", "no path"),
         ("--listen", "127.0.0.1", "expected HOST:PORT"),

@@ -529,8 +529,8 @@ def test_no_cassettes_found_is_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ws://127.0.0.1:9", "must be an http:// or https:// URL"),
-        ("http://user:hunter2@127.0.0.1:9", "must not carry credentials"),
+        ("ws://127.0.0.1:9", "expected an http:// or https:// URL"),
+        ("http://user:hunter2@127.0.0.1:9", "credentials do not belong in the URL"),
     ],
 )
 def test_bad_target_is_exit_2(tmp_path: Path, url: str, message: str) -> None:

@@ -338,6 +338,8 @@ def test_resets_and_refusals_after_the_first_answer_are_rows(tmp_path: Path) -> 
         (None, "cannot connect: connection refused"),
         (None, "cannot connect: connection refused"),
     ]
+    kinds = [r["error_kind"] for r in rows_of(report)]
+    assert kinds == [None, "closed", "closed", None, "refused", "refused"]
     assert "6 interactions: 2 passed, 0 failed, 4 errors" in result.stdout
     assert result.stderr == "" and took < BOUND
 
@@ -351,6 +353,7 @@ def test_server_that_reads_and_never_answers_gives_timeout_rows(tmp_path: Path) 
         )
     assert result.returncode == 1, result.stdout + result.stderr
     assert [r["error"] for r in rows_of(report)] == ["timeout after 0.5s"] * 3
+    assert [r["error_kind"] for r in rows_of(report)] == ["timeout"] * 3
     assert took < 10
 
 
@@ -428,6 +431,7 @@ def test_deadline_reports_every_remaining_interaction_as_not_run(tmp_path: Path)
     assert 1 <= ran <= 3 and errors[:ran] == [None] * ran
     assert errors[ran] in ("stopped: deadline reached", "not run: deadline reached")
     assert errors[ran + 1 :] == ["not run: deadline reached"] * (7 - ran)
+    assert [r["error_kind"] for r in rows[ran:]] == ["deadline"] * (8 - ran)
     assert "deadline of 1s reached: nothing more is sent" in result.stdout
     assert re.search(r"#8  http GET /health  expected 200, not run: deadline reached$",
                      result.stdout, re.M)  # fmt: skip
@@ -612,7 +616,7 @@ def test_interrupt_prints_what_ran_and_exits_130(
         (["--deadline", "0"], "argument --deadline: expected a positive number of seconds"),
         (["--deadline", "soon"], "argument --deadline: expected a number of seconds"),
         (["--ca-file", "/nonexistent/ca.pem"], "--ca-file /nonexistent/ca.pem: no such file"),
-        (["--ca-file", "{cassette}"], "{cassette}: not a PEM CA certificate"),
+        (["--ca-file", "{cassette}"], "{cassette}: not a PEM file of CA certificates"),
         (["--insecure", "--ca-file", "{cassette}"], "not allowed with argument --insecure"),
         (["--target", "http://127.0.0.1:9/a b"], "--target: invalid URL"),
         (["--target", "http://127.0.0.1:0"], "--target: invalid URL"),

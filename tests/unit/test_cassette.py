@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,20 @@ def test_reopening_a_cassette_continues_its_ids(tmp_path: Path) -> None:
     writer.close()
     writer = CassetteWriter(path, Recording())
     assert writer.append(sample_cassette().interactions[1]).id == 2
+    writer.close()
+
+
+def test_reopening_a_cassette_continues_its_placeholder_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "rec.yaml"
+    writer = CassetteWriter(path, Recording())
+    assert writer.next_placeholder == 1
+    leaky = sample_cassette().interactions[0]
+    leaky.request.path = "/v1/chat?api_key=one-secret-1234&token=another-secret-5678"
+    writer.append(Redactor(first_number=writer.next_placeholder).interaction(leaky))
+    writer.close()
+    highest = max(int(n) for n in re.findall(r"<redacted:(\d+)>", path.read_text()))
+    writer = CassetteWriter(path, Recording())
+    assert writer.next_placeholder == highest + 1
     writer.close()
 
 

@@ -145,7 +145,9 @@ def test_websocket_session_redacts_handshake_and_messages(recording):
     flow.websocket.messages = [
         WebSocketMessage(Opcode.TEXT, True, b'{"type":"hello"}', timestamp=1.0),
         WebSocketMessage(Opcode.TEXT, False, SECRETS["X-Api-Key"].encode(), timestamp=2.0),
-        WebSocketMessage(Opcode.BINARY, False, b"\x00\x01" + SECRETS["Api-Key"].encode()),
+        WebSocketMessage(
+            Opcode.BINARY, False, b"\x00\x01" + SECRETS["Api-Key"].encode(), timestamp=3.0
+        ),
     ]
     recorder.websocket_start(flow)
     recorder.websocket_end(flow)

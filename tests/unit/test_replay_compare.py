@@ -31,13 +31,13 @@ from retape.replayer.noise.file import (
     noise_path,
     read_noise,
 )
-from retape.replayer.report.junit import junit_tree
 from retape.replayer.report.markdown import render_markdown
 from retape.replayer.report.reproduce import curl_command, websocket_script
 from retape.replayer.results import Outcome, Result, Summary
 
 from retape.cassette.model import Body, Interaction, Message, Request, Response
 from retape.common.errors import RetapeError
+from tests.support import junit_report
 
 SECRET = "sk-live-secret-0123456789abcdef"
 COMPLETION = {
@@ -345,12 +345,12 @@ def test_probe_row_reads_as_a_security_failure() -> None:
     )  # fmt: skip
     assert set(data) == {
         "cassette", "id", "probe", "type", "method", "path", "expected_status",
-        "expected_statuses", "actual_status", "ok", "error", "failure", "differences",
-        "duration", "details",
+        "expected_statuses", "actual_status", "ok", "error", "error_kind", "failure",
+        "differences", "duration", "details",
     }  # fmt: skip
 
 
-def test_junit_has_a_testcase_per_probe_with_the_diff_as_text() -> None:
+def test_junit_has_a_testcase_per_probe_with_the_diff_as_text(tmp_path: Path) -> None:
     differing = probe_row(
         probe=None, expected_status=101, expected_statuses=[101], failure=None,
         differences=compare_messages(
@@ -358,8 +358,8 @@ def test_junit_has_a_testcase_per_probe_with_the_diff_as_text() -> None:
         ),
     )  # fmt: skip
     rows = [differing, probe_row(), probe_row(probe="wrong-credential", ok=True, failure=None)]
-    root = junit_tree(rows, Summary.of(rows, duration=0.1)).getroot()
-    cases = {c.get("name"): c for c in ET.fromstring(ET.tostring(root)).iter("testcase")}
+    root = ET.fromstring(junit_report(rows, tmp_path / "junit.xml"))
+    cases = {c.get("name"): c for c in root.iter("testcase")}
     assert set(cases) == {
         "#5 websocket GET /v1/realtime",
         "#5 websocket GET /v1/realtime [no-credential]",

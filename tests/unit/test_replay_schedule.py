@@ -11,7 +11,7 @@ import asyncio
 import random
 
 import pytest
-from retape.replayer import schedule
+from retape.replayer import options, schedule
 from retape.replayer.schedule import Pacing, RateLimit, run_units
 
 from retape.cassette.model import Interaction, Request, Response
@@ -157,6 +157,4 @@ def test_speed_waits_for_recorded_offsets_but_not_past_the_deadline() -> None:
 
 
 def test_the_command_line_default_is_the_scheduler_default() -> None:
-    from retape.replayer import cli
-
-    assert cli.DEFAULT_CONCURRENCY == schedule.DEFAULT_CONCURRENCY == Pacing().concurrency
+    assert options.DEFAULT_CONCURRENCY == schedule.DEFAULT_CONCURRENCY == Pacing().concurrency

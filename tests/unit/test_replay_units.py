@@ -7,6 +7,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zlib
+from pathlib import Path
 
 import pytest
 from retape.replayer.auth.credentials import MASK, Credentials, credentials_from_args
@@ -15,13 +16,12 @@ from retape.replayer.conversation import close_args
 from retape.replayer.net.http import encode_body
 from retape.replayer.net.target import parse_target
 from retape.replayer.net.websocket import subprotocols_of
-from retape.replayer.report.junit import junit_tree
 from retape.replayer.report.text import TextReport, format_result, format_summary, wants_colour
 from retape.replayer.results import Result, Summary
 
 from retape.cassette.model import Body, Close, Request
 from retape.common.errors import RetapeError
-from tests.support import cli
+from tests.support import cli, junit_report
 
 SECRET = "s3cr3t-value-0123456789"
 
@@ -259,14 +259,13 @@ def test_summary_counts_and_line() -> None:
     assert not summary.all_passed
 
 
-def test_junit_has_a_suite_per_cassette_and_survives_odd_characters() -> None:
+def test_junit_has_a_suite_per_cassette_and_survives_odd_characters(tmp_path: Path) -> None:
     rows = [
         row(),
         row(id=5, type="http", path="/bad\x00\x1b", actual_status=None, error="timeout"),
         row(cassette="other.yaml", id=1, actual_status=101, ok=True),
     ]
-    tree = junit_tree(rows, Summary.of(rows, duration=0.1))
-    root = ET.fromstring(ET.tostring(tree.getroot()))
+    root = ET.fromstring(junit_report(rows, tmp_path / "junit.xml"))
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == ["demo.yaml", "other.yaml"]
     first = suites[0].findall("testcase")
