@@ -27,7 +27,11 @@ plain replay. The passes are scheduled like any replay (:mod:`replayer.schedule`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -43,6 +47,7 @@ from retape.cassette.model import Interaction
 from retape.common.errors import RetapeError
 
 PASS_GAP = 1.05  # seconds between the passes: second-resolution timestamps change
+LOCK_WAIT = 10.0  # seconds to wait for another process saving rules for the same cassette
 
 
 class NoiseBaseline(StrEnum):
@@ -132,10 +137,15 @@ class NoiseLearner:
         written: list[tuple[Path, int, int]] = []
         for cassette, learned in self.learned.items():
             path = noise_path(cassette)
-            before = read_noise(path)
-            noise = before.relearned(learned)
             try:
-                write_noise(path, noise, cassette=Path(cassette).name, notes=self.notes[cassette])
+                # pytest-xdist workers learn from one cassette side by side: read, replace
+                # their interactions' lists and write under a lock on the cassette, so no
+                # worker's rules are lost.
+                with _locked(cassette):
+                    before = read_noise(path)
+                    noise = before.relearned(learned)
+                    notes = self.notes[cassette]
+                    write_noise(path, noise, cassette=Path(cassette).name, notes=notes)
             except OSError as exc:
                 raise RetapeError(f"{path}: cannot write noise rules: {exc.strerror}") from None
             dropped = sum(
@@ -143,3 +153,29 @@ class NoiseLearner:
             )
             written.append((path, sum(len(rules) for rules in learned.values()), dropped))
         return written
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (opened read-only) for the duration.
+
+    Bounded: a cassette a recorder is still writing stays locked, and learning says so
+    rather than wait for it.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RetapeError(
+                        f"{path}: locked for over {LOCK_WAIT:g}s (is a recorder writing it?); "
+                        "noise rules not saved"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -221,7 +221,7 @@ def test_redacting_keeps_existing_placeholder_numbers(tmp_path: Path) -> None:
             "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\ninteractions: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
             "aliases",
         ),
-        ("retape: 1\ninteractions: " + "[" * 20000 + "]" * 20000 + "\n", "nesting depth"),
+        ("retape: 1\ninteractions: " + "[" * 20000 + "]" * 20000 + "\n", "nested deeper than"),
         (b"retape: 1\ninteractions:\n- id: 1\n  type: \xfe\xff\n", "not UTF-8"),
         (
             "retape: 1\ninteractions:\n- id: 1\n  type: http\n"
