@@ -147,7 +147,7 @@ def routes(store: Store) -> dict[str, Any]:
         if scheme.lower() != "bearer" or store.ephemeral.get(ident) != key:
             await websocket.close(code=4001, reason="this session needs its ephemeral key")
             return
-        await serve_realtime(websocket)
+        await serve_realtime(websocket, store.variant, [])  # the key was checked above
 
     return {
         "create_response": create_response,

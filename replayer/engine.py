@@ -32,6 +32,7 @@ from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
 from retape.replayer.compare import aspects as compare
 from retape.replayer.compare.aspects import Comparison
 from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.keys import MessageRules
 from retape.replayer.config import ReplayConfig
 from retape.replayer.net.http import open_session, replay_http
 from retape.replayer.net.target import Target, Unreachable
@@ -62,6 +63,7 @@ _EXCERPT = 2000  # characters of a failing row's response body kept for the repo
 Source = Cassette | CassetteStream
 RulesFor = Callable[[Source, Interaction], IgnoreRules]
 Unit = Callable[[Source, Interaction], Awaitable[list[Result]]]
+MessagesFor = Callable[[Source | None], MessageRules]
 
 
 class Learner(Protocol):
@@ -99,6 +101,13 @@ class Replayer:
     comparison: Comparison = field(default_factory=Comparison)
     config: ReplayConfig = field(default_factory=ReplayConfig)
     rules_for: RulesFor = lambda cassette, interaction: IgnoreRules()
+    messages_for: MessagesFor | None = None  # default: the comparison's message key
+
+    def message_rules(self, cassette: Source | None) -> MessageRules:
+        if self.messages_for is None:
+            return self.comparison.messages
+        return self.messages_for(cassette)
+
     reached: bool = False
     deadline_at: float | None = None  # loop time after which nothing is sent (--deadline)
     # One SessionState per cassette (correlations, cookies), keyed by id(cassette); None
@@ -120,6 +129,7 @@ class Replayer:
         probe: Probe | None = None,
         *,
         session: tuple[SessionState, Prepared] | None = None,
+        cassette: Source | None = None,
     ) -> Outcome:
         """Send it; a target that never answered becomes a RetapeError (first call) or a row.
 
@@ -150,9 +160,10 @@ class Replayer:
                         url=self.target.ws_url(path),
                         credentials=credentials,
                         timeout=self.timeout,
-                        converse=probe is None,
+                        probe=probe is not None,
                         tls=self.target.tls,
                         rewrite=rewrite,
+                        rules=self.message_rules(cassette),
                     )
                 else:
                     outcome = await replay_http(
@@ -189,12 +200,14 @@ class Replayer:
         """
         state = self.session_for(cassette)
         if state is None:
-            return await self.outcome(interaction, probe), None
+            return await self.outcome(interaction, probe, cassette=cassette), None
         prepared = state.prepare(interaction, probe=probe is not None)
         if prepared.blocked:
             outcome = Outcome(error=prepared.blocked, error_kind=ErrorKind.NOT_SENT)
         else:
-            outcome = await self.outcome(prepared.interaction, probe, session=(state, prepared))
+            outcome = await self.outcome(
+                prepared.interaction, probe, session=(state, prepared), cassette=cassette
+            )
             if prepared.blocked and outcome.error is None:  # inside a websocket session
                 outcome.error = prepared.blocked
         if probe is None:
@@ -217,7 +230,13 @@ class Replayer:
         request = interaction.request
         if probe is None:
             rules = rules if rules is not None else self.rules_for(cassette, interaction)
-            verdict = compare.judge(interaction, outcome, comparison=self.comparison, rules=rules)
+            verdict = compare.judge(
+                interaction,
+                outcome,
+                comparison=self.comparison,
+                rules=rules,
+                messages=self.message_rules(cassette),
+            )
             expected: int | None = interaction.response.status
             statuses = [interaction.response.status]
         else:
@@ -245,6 +264,7 @@ class Replayer:
             expected_statuses=statuses,
             differences=verdict.differences,
             failure=verdict.failure,
+            session=outcome.session.to_json() if outcome.session is not None else None,
         )
         # The one place a row becomes what every report reads: nothing live gets past it.
         return self.credentials.masker.value(result)
@@ -344,6 +364,7 @@ async def replay_cassettes(
     config: ReplayConfig | None = None,
     auth_matrix: bool = False,
     rules_for: RulesFor | None = None,
+    messages_for: MessagesFor | None = None,
     learner: Learner | None = None,
     deadline: float | None = None,
     pacing: Pacing | None = None,
@@ -374,6 +395,8 @@ async def replay_cassettes(
         replayer.sessions = {}
         if rules_for is not None:
             replayer.rules_for = rules_for
+        if messages_for is not None:
+            replayer.messages_for = messages_for
         if deadline is not None:
             replayer.deadline_at = asyncio.get_running_loop().time() + deadline
         starts = RateLimit(pacing.rate)

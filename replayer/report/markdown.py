@@ -53,7 +53,8 @@ def _sent(interaction: Interaction, result: Result, live: Credentials) -> str:
         what += (
             f", then the {sent} recorded client messages"
             if probe is None
-            else " (a probe sends no messages: it closes at once if accepted)"
+            else " (if accepted, a probe plays the first turn only: served, or closed by the"
+            " server?)"
         )
     return what
 

@@ -45,9 +45,10 @@ def format_result(result: Result) -> str:
         f"{result.verdict:<5}  {result.cassette} #{result.id}  "
         f"{result.type} {result.method} {result.path}{probe}  {result.problem}"
     )
-    remarks = [
-        str(r) for r in (messages_note(result.details), result.details.get("credentials")) if r
-    ]
+    # A failed session or a probe says what happened in its problem already.
+    said = result.session_failed or (result.probe and result.session)
+    note = None if said else messages_note(result.details)
+    remarks = [str(r) for r in (note, result.details.get("credentials")) if r]
     if remarks:
         line += f"  ({'; '.join(remarks)})"
     return _printable(line)
