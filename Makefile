@@ -32,7 +32,7 @@ lint: $(STAMP)
 
 ## sessions: re-record sessions/ from the demo target through the real recorder
 sessions: $(STAMP)
-	$(PY) scripts/record_sessions.py
+	$(PY) -m scripts.record_sessions
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -13,8 +13,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
+from demo.answers import pieces, worded
 from demo.auth import VARIANTS, AuthenticationMiddleware
-from demo.realtime import realtime_endpoint
+from demo.realtime import realtime_endpoint_for
+from demo.stateful import Store, routes
 
 MODEL_ID = "demo-model"
 _STARTED = int(time.time())
@@ -56,6 +58,10 @@ async def list_models(_: Request) -> JSONResponse:
 
 
 async def chat_completions(request: Request) -> Response:
+    return await _chat(request, request.app.state.variant)
+
+
+async def _chat(request: Request, variant: str) -> Response:
     try:
         body = json.loads(await request.body())
     except ValueError as exc:
@@ -66,11 +72,11 @@ async def chat_completions(request: Request) -> Response:
     if model != MODEL_ID:
         return _error(f"The model `{model}` does not exist.", 404, "NotFoundError")
 
-    reply = reply_for(body["messages"])
+    reply = worded(reply_for(body["messages"]), variant)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.get("stream"):
-        chunks = _stream_chunks(completion_id, created, reply)
+        chunks = _stream_chunks(completion_id, created, reply, variant)
         return StreamingResponse(chunks, media_type="text/event-stream")
 
     prompt_tokens = sum(
@@ -99,8 +105,11 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-async def _stream_chunks(completion_id: str, created: int, reply: str) -> AsyncIterator[str]:
-    """SSE events: a role chunk, one content chunk per word, a finish chunk, then [DONE]."""
+async def _stream_chunks(
+    completion_id: str, created: int, reply: str, variant: str
+) -> AsyncIterator[str]:
+    """SSE events: a role chunk, content chunks (a word each, or as the variant cuts
+    them), a finish chunk, then [DONE]."""
 
     def chunk(delta: dict[str, str], finish_reason: str | None = None) -> str:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
@@ -114,8 +123,8 @@ async def _stream_chunks(completion_id: str, created: int, reply: str) -> AsyncI
         return f"data: {json.dumps(payload)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for i, word in enumerate(reply.split()):
-        yield chunk({"content": word if i == 0 else f" {word}"})
+    for piece in pieces(reply, variant):
+        yield chunk({"content": piece})
     yield chunk({}, "stop")
     yield "data: [DONE]\n\n"
 
@@ -126,15 +135,33 @@ def create_app(variant: str, api_key: str | None) -> ASGIApp:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     # Installed via Starlette's middleware stack (as vLLM's `app.add_middleware` does): the
     # class has a sync `__call__`, which uvicorn would otherwise mistake for an ASGI2 app.
+    store = Store(variant)
     middleware = []
     if api_key:
-        middleware.append(Middleware(AuthenticationMiddleware, tokens=[api_key], variant=variant))
-    return Starlette(
+        middleware.append(
+            Middleware(
+                AuthenticationMiddleware,
+                tokens=[api_key],
+                variant=variant,
+                ephemeral=store.is_ephemeral,
+            )
+        )
+    state = routes(store)
+    app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            WebSocketRoute("/v1/realtime", realtime_endpoint),
+            WebSocketRoute("/v1/realtime", realtime_endpoint_for(variant, api_key)),
+            Route("/v1/responses", state["create_response"], methods=["POST"]),
+            Route("/v1/responses/{ident}", state["get_response"], methods=["GET"]),
+            Route("/v1/files", state["create_file"], methods=["POST"]),
+            Route("/v1/files/{ident}", state["get_file"], methods=["GET"]),
+            Route("/v1/files/{ident}", state["delete_file"], methods=["DELETE"]),
+            Route("/v1/realtime/sessions", state["create_realtime_session"], methods=["POST"]),
+            WebSocketRoute("/v1/realtime/sessions/{ident}/ws", state["ephemeral_realtime"]),
         ],
         middleware=middleware,
     )
+    app.state.variant = variant
+    return app

@@ -65,3 +65,55 @@ def realtime_session(base: str, token: str) -> None:
             raise SystemExit("unauthenticated realtime handshake was accepted")
     except InvalidStatus as exc:
         assert exc.response.status_code == 401, exc.response.status_code
+
+
+def stateful_session(base: str, token: str) -> None:
+    """The stateful OpenAI shapes, as an SDK user drives them: a Responses chain, a file
+    uploaded then read back and deleted, and a realtime session opened with the
+    ephemeral key ``POST /v1/realtime/sessions`` minted, in which the client deletes an
+    item by the id the server gave it."""
+    from openai import OpenAI
+
+    sdk = OpenAI(api_key=token, base_url=f"http://{base}/v1", timeout=TIMEOUT, max_retries=0)
+    first = sdk.responses.create(model="demo-model", input="Say hello")
+    second = sdk.responses.create(
+        model="demo-model", input="Say it again", previous_response_id=first.id
+    )
+    assert sdk.responses.retrieve(second.id).previous_response_id == first.id
+    uploaded = sdk.files.create(file=("notes.txt", b"hello from retape\n"), purpose="assistants")
+    assert sdk.files.retrieve(uploaded.id).id == uploaded.id
+    assert sdk.files.delete(uploaded.id).deleted
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=f"http://{base}", timeout=TIMEOUT) as client:
+        minted = client.post("/v1/realtime/sessions", json={"model": "demo-model"}, headers=auth)
+        minted.raise_for_status()
+    session = minted.json()
+    key = session["client_secret"]["value"]
+    with connect(
+        f"ws://{base}/v1/realtime/sessions/{session['id']}/ws",
+        additional_headers={"Authorization": f"Bearer {key}"},  # the minted key, not the API key
+        open_timeout=TIMEOUT,
+        close_timeout=TIMEOUT,
+    ) as ws:
+
+        def expect(kind: str) -> dict:
+            event = json.loads(ws.recv(timeout=TIMEOUT))
+            assert event["type"] == kind, event
+            return event
+
+        expect("session.created")
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}],
+        }
+        ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        item_id = expect("conversation.item.created")["item"]["id"]
+        ws.send(
+            json.dumps(
+                {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0}
+            )
+        )
+        expect("conversation.item.truncated")
+        ws.send(json.dumps({"type": "conversation.item.delete", "item_id": item_id}))
+        expect("conversation.item.deleted")

@@ -28,6 +28,7 @@ from retape.recorder.snapshot import FlowSnapshot, http_snapshot, websocket_snap
 
 from retape import __version__
 from retape.cassette.model import Recording
+from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules, load_rules
 from retape.common.errors import RetapeError
 
@@ -57,6 +58,7 @@ class Recorder:
     """Writes HTTP exchanges at ``response`` and websocket sessions at ``websocket_end``."""
 
     def __init__(self) -> None:
+        self._rules = Rules()
         self.writer: Sink | None = None
         self.written = 0
         self._started = time.time()
@@ -100,7 +102,7 @@ class Recorder:
             raise exceptions.OptionsError("retape_max_body must be 0 or more bytes")
         self._max_body = ctx.options.retape_max_body
         self._close()
-        rules = _rules()  # one Redactor per cassette (in the writer): placeholders per file
+        rules = self._rules = _rules()  # one Redactor per cassette (in the writer)
         if not ctx.options.retape_out:
             return
         recording = Recording(
@@ -165,8 +167,9 @@ class Recorder:
         if flow.websocket is not None or self.writer is None:
             return
         message = flow.error.msg if flow.error else "unknown error"
-        path = flow.request.path.split("?", 1)[0]  # a query may carry a credential
-        logger.warning("not recorded: %s %s failed: %s", flow.request.method, path, message)
+        # Neither path nor query: either may carry a credential (a webhook, a bot token).
+        message = Redactor(self._rules).text(message.replace(flow.request.path, "<path>"))
+        logger.warning("not recorded: %s request failed: %s", flow.request.method, message)
 
     def done(self) -> None:
         # Sessions still open at shutdown are kept, recorded as dropped (close by none).

@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from retape.recorder.capture import DEFAULT_MAX_BODY
-from retape.recorder.decode import DECODABLE, TooLarge, decode
+from retape.recorder.decode import TooLarge, codings, decode_all
 from retape.recorder.snapshot import (
     BodySnapshot,
     Fields,
@@ -30,8 +31,10 @@ from retape.recorder.snapshot import (
     websocket_snapshot,
 )
 
+from retape.cassette.correlate import Correlator
 from retape.cassette.model import Body, Header, Interaction, Message, Request, Response
 from retape.cassette.redact import Redactor
+from retape.cassette.validate import MAX_SECONDS
 
 if TYPE_CHECKING:
     from mitmproxy import http
@@ -61,24 +64,54 @@ def websocket_interaction(
     return interaction_from(websocket_snapshot(flow, time.time()), redactor, started, max_body)
 
 
+def _seconds(value: float) -> float:
+    """A time offset as the format bounds it: a clock that jumped costs no interaction."""
+    return min(float(MAX_SECONDS), max(0.0, value))
+
+
 def interaction_from(
-    snap: FlowSnapshot, redactor: Redactor, started: float, max_body: int = DEFAULT_MAX_BODY
+    snap: FlowSnapshot,
+    redactor: Redactor,
+    started: float,
+    max_body: int = DEFAULT_MAX_BODY,
+    *,
+    correlator: Correlator | None = None,
+    ident: int = 0,
 ) -> Interaction:
-    """The redacted interaction a snapshot describes; ``started`` is the recording's start."""
+    """The redacted interaction a snapshot describes; ``started`` is the recording's start.
+
+    With a ``correlator`` (one per cassette) it also carries its correlations (``uses:``),
+    numbered as ``ident``, the id the writer is about to give it.
+    """
     frames = snap.frames or ()  # none for plain HTTP and for a rejected handshake
-    messages = [Message.from_frame(sender, at, content) for sender, at, content in frames]
+    messages = [Message.from_frame(sender, _seconds(at), c) for sender, at, c in frames]
     raw = Interaction(
         id=0,
         type=snap.kind,
         request=_request(snap.request, max_body),
         response=_response(snap.response, max_body),
-        at=max(0.0, snap.started - started),
-        duration=max(0.0, snap.ended - snap.started),
+        at=_seconds(snap.started - started),
+        duration=_seconds(snap.ended - snap.started),
         http_version=snap.http_version,
         messages=messages,
         close=snap.close,
     )
-    return redactor.interaction(raw)
+    return finish(raw, redactor, correlator, ident)
+
+
+def finish(
+    raw: Interaction, redactor: Redactor, correlator: Correlator | None, ident: int
+) -> Interaction:
+    """The interaction as it is written: redacted, numbered, with its correlations.
+
+    Correlations are inferred from the raw traffic (a cookie the server set is still
+    readable there), then their recorded values are redacted like the request that
+    carries them, so a minted secret is the same ``<redacted:N>`` in both places.
+    """
+    raw.id = ident
+    uses = correlator.observe(raw) if correlator is not None else []
+    redacted = redactor.interaction(raw)
+    return replace(redacted, uses=[redactor.correlation(c) for c in uses])
 
 
 def _request(request: RequestSnapshot, max_body: int) -> Request:
@@ -143,11 +176,16 @@ def _note(size: int, sha256: str, content_type: str, declared: str) -> Body:
 
 
 def _decoded(raw: bytes, declared: str, max_body: int) -> tuple[bytes, str | None]:
-    """(content, the encoding it was decoded from); raises TooLarge past ``max_body``."""
-    if declared.lower() not in DECODABLE:
+    """(content, the encoding it was decoded from); raises TooLarge past ``max_body``.
+
+    Every coding the recorder knows is undone, stacked ones too (``gzip, gzip``,
+    ``x-gzip``), so what reaches redaction is the plain body: a secret inside compressed
+    bytes could not be found.
+    """
+    if not declared or codings(declared) is None:
         return raw, None
     try:
-        return decode(raw, declared, max_body), declared
+        return decode_all(raw, declared, max_body), declared
     except ValueError:
         logger.warning("kept a %s body undecoded: it is not valid %s", declared, declared)
         return raw, None

@@ -17,6 +17,32 @@ import brotli
 import zstandard
 
 DECODABLE = frozenset({"gzip", "deflate", "br", "zstd"})
+_ALIASES = {"x-gzip": "gzip", "x-deflate": "deflate"}
+
+
+def codings(declared: str) -> list[str] | None:
+    """A ``Content-Encoding`` value as the codings to undo, in the order they were
+    applied (``gzip, gzip`` twice; ``x-gzip`` is gzip; ``identity`` is nothing), or None
+    if one of them cannot be undone here."""
+    names = [_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in declared.split(",")]
+    names = [name for name in names if name and name != "identity"]
+    return names if all(name in DECODABLE for name in names) else None
+
+
+def decode_all(data: bytes, declared: str, limit: int) -> bytes:
+    """``data`` with every coding of ``declared`` undone, last applied first.
+
+    Raises :class:`TooLarge` past ``limit`` decoded bytes, ValueError if a coding is
+    unknown or the data is not valid in it.
+    """
+    names = codings(declared)
+    if names is None:
+        raise ValueError(f"cannot decode {declared!r}")
+    for name in reversed(names):
+        data = decode(data, name, limit)
+    return data
+
+
 _BROTLI_PIECE = 16 * 1024
 
 

@@ -25,7 +25,10 @@ def _rules() -> dict[str, Any]:
     defs = schema()["$defs"]
     request, response = defs["request"]["properties"], defs["response"]["properties"]
     code = defs["close"]["properties"]["code"]
+    name, value = defs["header"]["prefixItems"]
     return {
+        "header_name": re.compile(name["pattern"]),
+        "header_value": re.compile(value["pattern"]),
         "method": re.compile(request["method"]["pattern"]),
         "path": re.compile(request["path"]["pattern"]),
         "status": (response["status"]["minimum"], response["status"]["maximum"]),
@@ -40,13 +43,16 @@ def interaction_problem(data: dict[str, Any]) -> str | None:
     if not rules["method"].search(request["method"]):
         return f"method {request['method']!r} is not a plain token"
     if not rules["path"].search(request["path"]):
-        return f"path {request['path'][:60]!r} does not start with a single '/'"
+        return "the path does not start with a single '/'"
     low, high = rules["status"]
     if not low <= response["status"] <= high:
         return f"status {response['status']} is out of range"
     for side in (request, response):
-        if any(not name for name, _ in side["headers"]):
-            return "a header has an empty name"
+        for name, value in side["headers"]:
+            if not rules["header_name"].search(name):
+                return f"header name {name[:60]!r} is not a token"
+            if not rules["header_value"].search(value):
+                return f"header {name!r} has a line break or NUL in its value"
     close = data.get("close")
     low, high = rules["close"]
     if close and close["code"] is not None and not low <= close["code"] <= high:

@@ -335,6 +335,7 @@ def main() -> int:
     from retape.recorder.convert import interaction_from
     from retape.recorder.guard import interaction_problem
 
+    from retape.cassette.correlate import Correlator
     from retape.cassette.redact import Redactor
     from retape.cassette.writer import CassetteWriter
 
@@ -353,14 +354,19 @@ def main() -> int:
     _say(out, "ready")
     # Appending to a cassette: number new secrets after the ones already in it.
     redactor = Redactor(config.rules, first_number=writer.next_placeholder)
+    learned_at_first_write: int | None = None
+    correlator = Correlator()  # the values this recording's server minted, and their uses
     try:
         while (snapshot := _read_frame(stdin)) is not None:
+            ident = writer.next_id
             try:
                 interaction = interaction_from(
                     snapshot,  # type: ignore[arg-type]
                     redactor,
                     config.started,
                     config.max_body,
+                    correlator=correlator,
+                    ident=ident,
                 )
                 # A block that would not validate must not reach the file: it would make
                 # the whole cassette unreadable, including everything recorded before it.
@@ -369,15 +375,42 @@ def main() -> int:
                     raise ValueError(problem)
                 writer.append(interaction)
             except (CassetteError, OSError, ValueError, yaml.YAMLError) as exc:
+                correlator.forget(ident)  # nothing later may point at an id never written
                 _say(out, "skip", str(exc))
             except Exception as exc:  # a bug: costs this interaction, says so, goes on
+                correlator.forget(ident)
                 traceback.print_exc()
                 _say(out, "skip", f"internal error: {type(exc).__name__}")
             else:
                 _say(out, "ok")
+                if learned_at_first_write is None:
+                    learned_at_first_write = redactor.learned
     finally:
         writer.close()
+    if learned_at_first_write is not None and redactor.learned > learned_at_first_write:
+        _scrub_written(writer.path, redactor)
     return 0
+
+
+def _scrub_written(path: object, redactor: object) -> None:
+    """Values learned after the first interaction was written may sit in lines already
+    on disk (a token minted in a response, pasted earlier in a websocket message). If
+    any is there, the file is rewritten atomically with everything learned. A recorder
+    killed before this point leaves those lines as they were (docs/security.md)."""
+    from pathlib import Path
+
+    from retape.cassette.redact import Redactor
+    from retape.cassette.writer import rewrite_interactions
+
+    assert isinstance(path, Path) and isinstance(redactor, Redactor)
+    try:
+        text = path.read_text(encoding="utf-8")
+        if any(form in text for form in redactor.known_forms()):
+            rewrite_interactions(path, redactor.interaction)
+    except (CassetteError, OSError, ValueError) as exc:
+        print(
+            f"retape: warning: could not rescrub {path}: {redactor.text(str(exc))}", file=sys.stderr
+        )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from retape.replayer.options import add_arguments
@@ -25,8 +27,11 @@ from retape.replayer.options import add_arguments
 if TYPE_CHECKING:
     from retape.replayer.auth.credentials import Credentials
     from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.compare.keys import MessageRules
     from retape.replayer.engine import Source
+    from retape.replayer.noise.learning import NoiseLearner
     from retape.replayer.report.outputs import RunReports
+    from retape.replayer.report.text import TextReport
     from retape.replayer.results import Result, Summary
     from retape.replayer.settings import Settings
 
@@ -93,10 +98,20 @@ def _guarded_rows(
 # -----------------------------------------------------------------------------------------------
 
 
-def _rules_for(
-    cassettes: Sequence[Source], base: IgnoreRules
-) -> Callable[[Source, Interaction], IgnoreRules]:
-    """Every rule source, read and parsed before any traffic so a typo costs nothing.
+@dataclass(frozen=True)
+class CassetteRules:
+    """Every rule source, read and parsed before any traffic so a typo costs nothing."""
+
+    rules_for: Callable[[Source, Interaction], IgnoreRules]
+    messages_for: Callable[[Source | None], MessageRules]
+    base: IgnoreRules  # project-wide and command-line rules
+
+
+def cassette_rules(
+    cassettes: Sequence[Source], base: IgnoreRules, defaults: MessageRules
+) -> CassetteRules:
+    """Ignore rules per interaction and message rules per cassette (its ``.noise.toml``
+    over ``[tool.retape.compare]``).
 
     Rules are cached per cassette, and per interaction only for the ids a noise file
     names, so the cache does not grow with the cassettes.
@@ -104,7 +119,11 @@ def _rules_for(
     from retape.replayer.compare.ignore import IgnoreRules
     from retape.replayer.noise.file import noise_path, read_noise
 
-    sidecars = {c.path: read_noise(noise_path(c.path)) for c in cassettes if c.path}
+    sidecars = {c.path: read_noise(noise_path(c.path), base=defaults) for c in cassettes if c.path}
+    messages = {
+        path: noise.message_rules(defaults, where=str(noise_path(path)))
+        for path, noise in sidecars.items()
+    }
     cache: dict[tuple[str | None, int | None], IgnoreRules] = {}
 
     def rules_for(cassette: Source, interaction: Interaction) -> IgnoreRules:
@@ -116,7 +135,20 @@ def _rules_for(
             cache[key] = base + own
         return cache[key]
 
-    return rules_for
+    def messages_for(cassette: Source | None) -> MessageRules:
+        path = cassette.path if cassette is not None else None
+        return messages.get(path, defaults) if path is not None else defaults
+
+    return CassetteRules(rules_for, messages_for, base)
+
+
+def _rules_for(
+    cassettes: Sequence[Source], base: IgnoreRules
+) -> Callable[[Source, Interaction], IgnoreRules]:
+    """The ignore rules alone, as ``retape locust`` applies them."""
+    from retape.replayer.compare.keys import MessageRules
+
+    return cassette_rules(cassettes, base, MessageRules()).rules_for
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,8 +182,8 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
 
     from retape.common.errors import ExitStatus
 
-    rules_for = _rules_for(cassettes, settings.ignore)
-    learner = settings.learner()
+    rules = cassette_rules(cassettes, settings.ignore, settings.config.messages)
+    learner = settings.learner(messages_for=rules.messages_for)
     target = settings.target
     report = TextReport(deep=settings.comparison.deep)
     report.start(
@@ -160,6 +192,11 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
         target=str(target),
     )
     started = time.monotonic()
+    left_behind: list[str] = []
+
+    def on_left_behind(path: str, notes: list[str]) -> None:
+        left_behind.extend(f"{path}: {note}" for note in notes)
+
     with RunReports(
         report,
         json=args.json,
@@ -178,16 +215,20 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
                     comparison=settings.comparison,
                     config=settings.config,
                     auth_matrix=settings.auth_matrix,
-                    rules_for=rules_for,
+                    rules_for=rules.rules_for,
+                    messages_for=rules.messages_for,
                     learner=learner,
                     deadline=settings.deadline,
                     pacing=settings.pacing,
+                    on_left_behind=on_left_behind,
                 )
             )
         summary = reports.summary(duration=time.monotonic() - started)
+        summary = dataclasses.replace(summary, left_on_target=tuple(left_behind))
+        for note in left_behind:
+            report.note(note)
         if learner is not None:
-            for path, count in learner.save():
-                report.note(f"learned {count} noise rule{'s' if count != 1 else ''} -> {path}")
+            _save_noise(learner, report)
         report.summary(summary)
         reports.write(summary)
     if args.markdown:
@@ -195,6 +236,21 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
             args.markdown, reports.failures, summary, cassettes, str(target), settings.credentials
         )
     return ExitStatus.OK if summary.all_passed else ExitStatus.FAILED
+
+
+def _save_noise(learner: NoiseLearner, report: TextReport) -> None:
+    """Write what was learned, and say what was not (a whole body never becomes ``$``)."""
+    for path, count, dropped in learner.save():
+        line = f"learned {count} noise rule{'s' if count != 1 else ''}"
+        if dropped:
+            line += f", dropped {dropped} no longer needed"
+        report.note(f"{line} -> {path}")
+    for cassette, ident, difference in learner.not_learned:
+        report.note(
+            f"not learned: {cassette} #{ident} {difference.aspect} differs as a whole "
+            '(to accept any value, add ignore = ["$"] under '
+            f"[interactions.{ident}] of its .noise.toml)"
+        )
 
 
 def _write_markdown(

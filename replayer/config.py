@@ -1,8 +1,10 @@
 """``[tool.retape.compare]`` and ``[tool.retape.auth_matrix]`` from the nearest pyproject.toml.
 
 Project-wide settings live with the project, like ruff's or pytest's: ignore rules
-that hold for every cassette, the websocket message key, and what counts as a
-refusal. Flags on the command line add to (rules) or override (refusal) these.
+that hold for every cassette, the defaults for how websocket messages are keyed and
+correlated (a cassette's ``.noise.toml`` overrides them for that cassette), and what
+counts as a refusal. Flags on the command line add to (rules) or override (refusal)
+these.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from retape.replayer.compare.ignore import IgnoreRules
-from retape.replayer.compare.messages import DEFAULT_KEY
+from retape.replayer.compare.keys import DEFAULT_KEY, MESSAGE_KEYS, MessageRules
 
 from retape.common.errors import RetapeError
 from retape.common.pyproject import read_tool, section, strings
 
 DEFAULT_REFUSAL = frozenset({401, 403})
-_KNOWN = {"compare": {"ignore", "message_key"}, "auth_matrix": {"refusal", "public"}}
+_KNOWN = {"compare": {"ignore", "shape", *MESSAGE_KEYS}, "auth_matrix": {"refusal", "public"}}
 
 
 @dataclass(frozen=True)
 class ReplayConfig:
     ignore: IgnoreRules = field(default_factory=IgnoreRules)
     message_key: str = DEFAULT_KEY
+    messages: MessageRules = field(default_factory=MessageRules)  # defaults for every cassette
     refusal: frozenset[int] = DEFAULT_REFUSAL
     public: tuple[str, ...] = ()  # path globs that answer without a credential by design
 
@@ -65,9 +68,12 @@ def load_config(pyproject: Path | None = None) -> ReplayConfig:
     refusal = DEFAULT_REFUSAL
     if "refusal" in auth:
         refusal = parse_refusal(auth["refusal"], where=f"{path}: [tool.retape.auth_matrix] refusal")
+    ignore = IgnoreRules.parse(strings(compare, "ignore", where), where=f"{where} ignore")
+    shape = IgnoreRules.shape(strings(compare, "shape", where), where=f"{where} shape")
     return ReplayConfig(
-        ignore=IgnoreRules.parse(strings(compare, "ignore", where), where=f"{where} ignore"),
+        ignore=ignore + shape,
         message_key=key,
+        messages=MessageRules.from_table(compare, where=where),
         refusal=refusal,
         public=tuple(strings(auth, "public", f"{path}: [tool.retape.auth_matrix]")),
     )

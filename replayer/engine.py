@@ -32,6 +32,7 @@ from retape.replayer.auth.secrets import fill_placeholders, needs_secret_error
 from retape.replayer.compare import aspects as compare
 from retape.replayer.compare.aspects import Comparison
 from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.keys import MessageRules
 from retape.replayer.config import ReplayConfig
 from retape.replayer.net.http import open_session, replay_http
 from retape.replayer.net.target import Target, Unreachable
@@ -44,8 +45,16 @@ from retape.replayer.results import (
     Result,
 )
 from retape.replayer.schedule import Pacing, RateLimit, run_units
+from retape.replayer.session_state import Prepared, SessionState
 
-from retape.cassette.model import Cassette, Interaction
+from retape.cassette.model import (
+    MAX_JSON_DEPTH,
+    Cassette,
+    Correlation,
+    Interaction,
+    TooDeep,
+    loads_json,
+)
 from retape.cassette.stream import CassetteStream
 from retape.common.errors import RetapeError
 
@@ -54,6 +63,7 @@ _EXCERPT = 2000  # characters of a failing row's response body kept for the repo
 Source = Cassette | CassetteStream
 RulesFor = Callable[[Source, Interaction], IgnoreRules]
 Unit = Callable[[Source, Interaction], Awaitable[list[Result]]]
+MessagesFor = Callable[[Source | None], MessageRules]
 
 
 class Learner(Protocol):
@@ -91,10 +101,36 @@ class Replayer:
     comparison: Comparison = field(default_factory=Comparison)
     config: ReplayConfig = field(default_factory=ReplayConfig)
     rules_for: RulesFor = lambda cassette, interaction: IgnoreRules()
+    messages_for: MessagesFor | None = None  # default: the comparison's message key
+
+    def message_rules(self, cassette: Source | None) -> MessageRules:
+        if self.messages_for is None:
+            return self.comparison.messages
+        return self.messages_for(cassette)
+
     reached: bool = False
     deadline_at: float | None = None  # loop time after which nothing is sent (--deadline)
+    # One SessionState per cassette (correlations, cookies), keyed by id(cassette); None
+    # replays each interaction on its own (the pytest plugin's items).
+    sessions: dict[int, SessionState] | None = None
 
-    async def outcome(self, interaction: Interaction, probe: Probe | None = None) -> Outcome:
+    def session_for(self, cassette: Source) -> SessionState | None:
+        if self.sessions is None:
+            return None
+        state = self.sessions.get(id(cassette))
+        if state is None:
+            state = SessionState(plan_of(cassette), message_key=self.comparison.message_key)
+            self.sessions[id(cassette)] = state
+        return state
+
+    async def outcome(
+        self,
+        interaction: Interaction,
+        probe: Probe | None = None,
+        *,
+        session: tuple[SessionState, Prepared] | None = None,
+        cassette: Source | None = None,
+    ) -> Outcome:
         """Send it; a target that never answered becomes a RetapeError (first call) or a row.
 
         Past ``deadline_at`` nothing is sent (a ``not run`` row); an interaction still
@@ -107,6 +143,11 @@ class Replayer:
         if missing:
             return Outcome(error=needs_secret_error(missing), error_kind=ErrorKind.NOT_SENT)
         credentials = self.credentials
+        rewrite = None
+        if session is not None:
+            state, prepared = session
+            credentials = credentials.with_live(prepared.live_headers, state.secrets)
+            rewrite = state.message_rewriter(interaction, prepared)
         if probe is not None:
             credentials = probe_credentials(probe, interaction.request, self.credentials)
         path = interaction.request.path
@@ -119,8 +160,10 @@ class Replayer:
                         url=self.target.ws_url(path),
                         credentials=credentials,
                         timeout=self.timeout,
-                        converse=probe is None,
+                        probe=probe is not None,
                         tls=self.target.tls,
+                        rewrite=rewrite,
+                        rules=self.message_rules(cassette),
                     )
                 else:
                     outcome = await replay_http(
@@ -139,9 +182,40 @@ class Replayer:
             if not deadline.expired():
                 raise
             outcome = Outcome(error=DEADLINE_STOPPED, error_kind=ErrorKind.DEADLINE)
-        if probe is None and interaction.request.credentials and not self.credentials.headers:
+        problem = too_deep(outcome)
+        if problem and outcome.error is None:
+            outcome.error, outcome.error_kind = problem, ErrorKind.PROTOCOL
+        supplied = self.credentials.headers or credentials.live
+        if probe is None and interaction.request.credentials and not supplied:
             outcome.details["credentials"] = "recorded with credentials, none supplied"
         return masked_outcome(outcome, self.credentials.masker)
+
+    async def session_outcome(
+        self, cassette: Source, interaction: Interaction, probe: Probe | None = None
+    ) -> tuple[Outcome, Prepared | None]:
+        """:meth:`outcome`, within the cassette's session: live values in, captures out.
+
+        A row whose needed value did not come back is not sent; its error says which.
+        Secrets the server minted are masked from the moment they are captured.
+        """
+        state = self.session_for(cassette)
+        if state is None:
+            return await self.outcome(interaction, probe, cassette=cassette), None
+        prepared = state.prepare(interaction, probe=probe is not None)
+        if prepared.blocked:
+            outcome = Outcome(error=prepared.blocked, error_kind=ErrorKind.NOT_SENT)
+        else:
+            outcome = await self.outcome(
+                prepared.interaction, probe, session=(state, prepared), cassette=cassette
+            )
+            if prepared.blocked and outcome.error is None:  # inside a websocket session
+                outcome.error = prepared.blocked
+        if probe is None:
+            state.observe(prepared.interaction, outcome)
+        for secret in state.secrets:
+            self.credentials.masker.add(secret)
+        _noted(outcome, prepared)
+        return masked_outcome(outcome, self.credentials.masker), prepared
 
     def judge(
         self,
@@ -156,7 +230,13 @@ class Replayer:
         request = interaction.request
         if probe is None:
             rules = rules if rules is not None else self.rules_for(cassette, interaction)
-            verdict = compare.judge(interaction, outcome, comparison=self.comparison, rules=rules)
+            verdict = compare.judge(
+                interaction,
+                outcome,
+                comparison=self.comparison,
+                rules=rules,
+                messages=self.message_rules(cassette),
+            )
             expected: int | None = interaction.response.status
             statuses = [interaction.response.status]
         else:
@@ -184,6 +264,7 @@ class Replayer:
             expected_statuses=statuses,
             differences=verdict.differences,
             failure=verdict.failure,
+            session=outcome.session.to_json() if outcome.session is not None else None,
         )
         # The one place a row becomes what every report reads: nothing live gets past it.
         return self.credentials.masker.value(result)
@@ -198,13 +279,13 @@ class Replayer:
     ) -> Result:
         """Replay one interaction (or one probe of it) and judge it."""
         started = time.monotonic()
-        outcome = await self.outcome(interaction, probe)
+        outcome, prepared = await self.session_outcome(cassette, interaction, probe)
         rules = None
         if probe is None:
             rules = self.rules_for(cassette, interaction)
             if learner is not None:
                 rules = learner.learn(cassette, interaction, outcome, rules)
-        return self.judge(
+        result = self.judge(
             cassette,
             interaction,
             outcome,
@@ -212,6 +293,55 @@ class Replayer:
             rules=rules,
             duration=time.monotonic() - started,
         )
+        if prepared is not None and probe is None:
+            result.substitutions = [s.text for s in prepared.substitutions]
+        return result
+
+
+def plan_of(cassette: Source) -> list[tuple[str, Correlation]]:
+    """Every correlation of a cassette with its interaction's method, read before replay."""
+    if isinstance(cassette, Cassette):
+        return [(i.request.method, c) for i in cassette.interactions for c in i.uses]
+    return list(cassette.correlations)
+
+
+def _noted(outcome: Outcome, prepared: Prepared) -> None:
+    """The session's part of a row's details: substitutions, correlations that missed."""
+    if prepared.substitutions:
+        outcome.details["substitutions"] = [s.to_json() for s in prepared.substitutions]
+    if prepared.unmatched:
+        outcome.details["correlations_unmatched"] = list(prepared.unmatched)
+
+
+def _deep_text(data: str | bytes) -> bool:
+    opening = (
+        data.count("[") + data.count("{")
+        if isinstance(data, str)
+        else (data.count(b"[") + data.count(b"{"))
+    )
+    if opening <= MAX_JSON_DEPTH:
+        return False
+    try:
+        loads_json(data)
+    except TooDeep:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def too_deep(outcome: Outcome) -> str | None:
+    """An error for JSON from the target nested past the bound (a hostile or broken
+    target): it is not compared, so it cannot exhaust the recursion of a diff."""
+    if outcome.body and _deep_text(outcome.body):
+        return f"response JSON nested deeper than {MAX_JSON_DEPTH} levels: not compared"
+    for number, message in enumerate(outcome.messages or [], 1):
+        if message.kind == "text" and _deep_text(str(message.value)):
+            return (
+                f"server message {number}: JSON nested deeper than {MAX_JSON_DEPTH} levels: "
+                "not compared"
+            )
+    return None
 
 
 def masked_outcome(outcome: Outcome, masker: Masker) -> Outcome:
@@ -234,12 +364,18 @@ async def replay_cassettes(
     config: ReplayConfig | None = None,
     auth_matrix: bool = False,
     rules_for: RulesFor | None = None,
+    messages_for: MessagesFor | None = None,
     learner: Learner | None = None,
     deadline: float | None = None,
     pacing: Pacing | None = None,
+    on_left_behind: Callable[[str, list[str]], None] | None = None,
 ) -> None:
     """Replay everything against ``target``; ``on_result`` sees each row in recorded
     order, as soon as it and every row before it are done.
+
+    Each cassette is a session: values its responses minted are carried into its later
+    requests (:mod:`replayer.session_state`). ``on_left_behind`` hears, per cassette, the
+    resources this run created whose recorded delete did not succeed.
 
     ``pacing`` says how many run at once and how fast they start (:class:`Pacing`:
     ``--concurrency``, ``--unordered``, ``--rate``, ``--speed``). ``deadline`` (seconds
@@ -256,8 +392,11 @@ async def replay_cassettes(
             comparison or Comparison(),
             config or ReplayConfig(),
         )
+        replayer.sessions = {}
         if rules_for is not None:
             replayer.rules_for = rules_for
+        if messages_for is not None:
+            replayer.messages_for = messages_for
         if deadline is not None:
             replayer.deadline_at = asyncio.get_running_loop().time() + deadline
         starts = RateLimit(pacing.rate)
@@ -297,4 +436,11 @@ async def replay_cassettes(
         if learner is not None and learner.first_pass:
             await each(observe, lambda row: None)
             await asyncio.sleep(learner.pass_gap)
+            replayer.sessions = {}  # the judged pass is a session of its own
         await each(replay, on_result)
+        if on_left_behind is not None:
+            for cassette in cassettes:
+                state = replayer.sessions.get(id(cassette))
+                left = state.left_behind() if state is not None else []
+                if left:
+                    on_left_behind(cassette.path or "<cassette>", left)

@@ -198,6 +198,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="RULE",
     ),
     Option(
+        "shape",
+        "compare this JSON path by shape only: same keys and value types, values free "
+        "(model output); '$' for whole bodies and messages (repeatable)",
+        COMPARISON,
+        repeatable=True,
+        metavar="RULE",
+    ),
+    Option(
         "learn-noise",
         "learn the fields that differ between two runs and add them to "
         "CASSETTE.noise.toml before comparing",

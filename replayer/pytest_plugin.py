@@ -29,6 +29,7 @@ import pytest
 if TYPE_CHECKING:
     from retape.replayer.auth.probes import Probe
     from retape.replayer.compare.ignore import IgnoreRules
+    from retape.replayer.compare.keys import MessageRules
     from retape.replayer.results import Result
     from retape.replayer.settings import Settings
 
@@ -69,7 +70,7 @@ class _Run:
 
         try:
             if self.learner is not None:
-                for path, n in self.learner.save():
+                for path, n, _dropped in self.learner.save():
                     self.notes.append(f"learned {n} noise rule{'s' if n != 1 else ''} -> {path}")
             if self.controller and self.settings.markdown:
                 _write_markdown(self)
@@ -200,7 +201,8 @@ class CassetteFile(pytest.File):
         shown = os.path.relpath(self.path, self.config.invocation_params.dir)
         try:
             cassette = load_cassette(shown if not shown.startswith("..") else self.path)
-            noise = read_noise(noise_path(self.path))
+            noise = read_noise(noise_path(self.path), base=settings.config.messages)
+            messages = noise.message_rules(settings.config.messages)
         except RetapeError as exc:
             raise self.CollectError(str(exc)) from None
         for interaction in cassette.interactions:
@@ -217,6 +219,7 @@ class CassetteFile(pytest.File):
                     interaction=interaction,
                     probe=probe,
                     rules=rules,
+                    messages=messages,
                 )
 
 
@@ -236,9 +239,11 @@ class InteractionItem(pytest.Item):
         interaction: Interaction,
         probe: Probe | None,
         rules: IgnoreRules,
+        messages: MessageRules,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.messages = messages
         self.cassette = cassette
         self.interaction = interaction
         self.probe = probe
@@ -275,6 +280,7 @@ class InteractionItem(pytest.Item):
                 settings.comparison,
                 settings.config,
                 rules_for=lambda cassette, interaction: self.rules,
+                messages_for=lambda cassette: self.messages,
                 deadline_at=run.deadline_at,
             )
             learner = run.learner if self.probe is None else None

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from retape.replayer.compare.diff_json import MISSING, Difference
+from retape.replayer.conversation import SessionFacts
 
 from retape.cassette.model import Header, Message
 
@@ -70,6 +71,8 @@ class Outcome:
     headers: list[Header] = field(default_factory=list)
     body: bytes | None = None  # decoded; also a rejected handshake's body
     messages: list[Message] | None = None  # server messages received (websocket only)
+    turns: list[int] | None = None  # the conversation turn each of ``messages`` fell in
+    session: SessionFacts | None = None  # how an accepted websocket session went
     # Websocket timings for load measurements (retape locust), never published in reports:
     # the handshake's seconds, and when each client message went out, in seconds since the
     # handshake completed (the clock of ``messages[i].at``).
@@ -106,7 +109,11 @@ class Result:
     expected_statuses: list[int] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
     failure: str | None = None  # why a row failed beyond the status (a probe's verdict)
+    session: dict[str, Any] | None = None  # the ws_* fields of an accepted websocket session
     error_kind: ErrorKind | None = None
+    # Live values put in place of recorded ones (replayer.session_state), one line each:
+    # "#6 path: d34d… (recorded) -> 152e… (from #5 $.id, kernel id)".
+    substitutions: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.expected_statuses and self.expected_status is not None:
@@ -133,6 +140,11 @@ class Result:
         return " or ".join(codes) if len(codes) <= 2 else f"{', '.join(codes[:-1])} or {codes[-1]}"
 
     @property
+    def session_failed(self) -> bool:
+        """An accepted websocket session that did not run (closed early, silent...)."""
+        return self.session is not None and self.session.get("ws_problem") is not None
+
+    @property
     def status_matched(self) -> bool:
         return self.actual_status is not None and self.actual_status in self.expected_statuses
 
@@ -144,6 +156,11 @@ class Result:
                 return f"expected {self.expected}, {self.error}"
             return f"expected {self.expected}, got {self.error}"
         got = f"expected {self.expected}, got {self.actual_status}"
+        if self.failure and self.status_matched and not self.probe and not self.error:
+            return self.failure  # the handshake matched; the session after it did not
+        if self.probe and self.session is not None and self.session.get("ws_probe") == "refused":
+            code = self.session.get("ws_close_code")
+            return f"{got}, then closed {code} before any message: refused after the handshake"
         if self.failure:
             got = f"{self.failure}: {got}"
         if self.error:
@@ -155,7 +172,7 @@ class Result:
         return got
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "cassette": self.cassette,
             "id": self.id,
             "probe": self.probe,
@@ -170,9 +187,13 @@ class Result:
             "error_kind": self.error_kind.value if self.error_kind else None,
             "failure": self.failure,
             "differences": [d.to_json() for d in self.differences],
+            "substitutions": list(self.substitutions),
             "duration": round(self.duration, 6),
             "details": self.details,
         }
+        if self.session is not None:
+            data.update(self.session)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Result:
@@ -216,6 +237,8 @@ class Summary:
     duration: float
     probes: int = 0
     differences: int = 0
+    # Resources the run created whose recorded delete did not succeed, one note each.
+    left_on_target: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, results: Iterable[Result], *, duration: float) -> Summary:
@@ -236,6 +259,7 @@ class Summary:
             "errors": self.errors,
             "probes": self.probes,
             "differences": self.differences,
+            "left_on_target": list(self.left_on_target),
             "duration": round(self.duration, 6),
         }
 

@@ -10,13 +10,15 @@ cassette is read or any request sent, so a typo costs nothing; a mistake is a
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from retape.replayer.auth.credentials import Credentials, credentials_from_args
 from retape.replayer.compare.aspects import Comparison, parse_aspects
 from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.keys import MessageRules
 from retape.replayer.config import ReplayConfig, load_config, parse_refusal
 from retape.replayer.net.target import Target, parse_target
 from retape.replayer.schedule import Pacing
@@ -44,13 +46,21 @@ class Settings:
     pacing: Pacing
     markdown: str | None
 
-    def learner(self) -> NoiseLearner | None:
-        """A fresh noise learner for ``--learn-noise`` (``None`` without it)."""
+    def learner(
+        self, messages_for: Callable[[Any], MessageRules] | None = None
+    ) -> NoiseLearner | None:
+        """A fresh noise learner for ``--learn-noise`` (``None`` without it);
+        ``messages_for`` gives each cassette's message rules (its ``.noise.toml``)."""
         if not self.learn_noise:
             return None
         from retape.replayer.noise.learning import NoiseBaseline, NoiseLearner
 
-        return NoiseLearner(NoiseBaseline(self.noise_baseline), message_key=self.config.message_key)
+        defaults = self.config.messages
+        return NoiseLearner(
+            NoiseBaseline(self.noise_baseline),
+            messages_for=messages_for or (lambda cassette: defaults),
+            base_rules=self.ignore,
+        )
 
 
 def settings_from(values: argparse.Namespace) -> Settings:
@@ -68,7 +78,9 @@ def settings_from(values: argparse.Namespace) -> Settings:
         credentials=credentials,
         comparison=Comparison(aspects, config.message_key),
         config=config,
-        ignore=config.ignore + IgnoreRules.parse(values.ignore, where="--ignore"),
+        ignore=config.ignore
+        + IgnoreRules.parse(values.ignore, where="--ignore")
+        + IgnoreRules.shape(values.shape, where="--shape"),
         timeout=values.timeout,
         auth_matrix=values.auth_matrix,
         learn_noise=values.learn_noise,

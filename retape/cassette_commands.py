@@ -1,4 +1,4 @@
-"""``retape validate``, ``retape scan`` and ``retape redact``: commands on cassette files."""
+"""``retape validate``, ``scan``, ``redact`` and ``correlate``: commands on cassette files."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from retape.cassette.correlate import attach_correlations, describe, infer_correlations
 from retape.cassette.dump import dump_cassette
 from retape.cassette.load import find_cassettes, load_cassette, load_text, read_text
 from retape.cassette.redact import Redactor
@@ -52,15 +53,36 @@ def _redact(args: argparse.Namespace) -> int:
     for path, cassette in cassettes:
         before = read_text(path)
         redactor = Redactor.continuing(rules, before)
+        for interaction in cassette.interactions:  # learn the whole file first, as scan does
+            redactor.interaction(interaction)
+        original = [i.to_data() for i in cassette.interactions], cassette.recording.upstream
         cassette.interactions = [redactor.interaction(i) for i in cassette.interactions]
         cassette.recording.upstream = redactor.path(cassette.recording.upstream)
-        after = dump_cassette(cassette)
-        if after == before:
-            print(f"clean     {path}")
+        if ([i.to_data() for i in cassette.interactions], cassette.recording.upstream) == original:
+            print(f"clean     {path}")  # exactly when scan finds nothing
             continue
-        write_atomically(path, after)
+        write_atomically(path, dump_cassette(cassette))
         print(f"redacted  {path}  ({redactor.assigned} distinct secret(s) replaced)")
     return ExitStatus.OK
+
+
+def _correlate(args: argparse.Namespace) -> int:
+    files = _cassettes(args.paths)
+    cassettes = [(path, load_cassette(path)) for path in files]  # all valid before any write
+    for path, cassette in cassettes:
+        before = read_text(path)
+        found = infer_correlations(cassette.interactions)
+        cassette.interactions = attach_correlations(cassette.interactions, found)
+        uses = [c for i in cassette.interactions for c in i.uses]
+        after = dump_cassette(cassette)
+        if after != before:
+            write_atomically(path, after)
+        state = "updated" if after != before else "unchanged"
+        noun = "correlation" if len(uses) == 1 else "correlations"
+        print(f"{state:<9} {path}  ({len(uses)} {noun})")
+        for correlation in uses:
+            print(f"          {describe(correlation)}")
+    return 0
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -93,3 +115,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     redact.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or folders")
     add_rule_arguments(redact)
     redact.set_defaults(handler=_redact)
+
+    correlate = sub.add_parser(
+        "correlate",
+        help="find values the server minted that later requests send back (uses:), in place",
+        description="Infer correlations for existing cassettes (recorded before retape knew "
+        "them, or imported) and write them as 'uses:', in place, atomically; print each. "
+        "Correlations already in a file are kept as they are (enabled: false included). "
+        "See docs/replay.md, 'Stateful sessions'.",
+    )
+    correlate.add_argument("paths", nargs="+", metavar="PATH", help="cassette files or folders")
+    correlate.set_defaults(handler=_correlate)

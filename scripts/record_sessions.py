@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import sys
 
-from demo.clients import chat_session, realtime_session
+from demo.clients import chat_session, realtime_session, stateful_session
 from demo.processes import REPO, free_port, recording, running
 
 SESSIONS = REPO / "sessions"
@@ -25,7 +25,12 @@ def main() -> int:
     demo = [sys.executable, "-m", "demo", "--variant", "fixed", "--port", str(port)]
     SESSIONS.mkdir(exist_ok=True)
     with running(demo, port=port, env={"RETAPE_DEMO_API_KEY": token}):
-        for name, session in (("chat", chat_session), ("realtime", realtime_session)):
+        sessions = (
+            ("chat", chat_session),
+            ("realtime", realtime_session),
+            ("stateful", stateful_session),
+        )
+        for name, session in sessions:
             out = SESSIONS / f"{name}.yaml"
             with recording(upstream, out) as base:
                 session(base, token)

@@ -12,20 +12,22 @@ The values are secrets: they are never part of a message, ``repr`` or report, an
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retape.replayer.auth.mask import MASK, Masker
 from retape.replayer.auth.secrets import parse_secrets
 
 from retape.cassette.model import Header, Request
-from retape.cassette.redact import is_placeholder
+from retape.cassette.redact import PLACEHOLDER_RE, is_placeholder
 from retape.common.errors import RetapeError
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_K8S_PREFIX = "base64url.bearer.authorization.k8s.io."
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP header name (RFC 9110)
 __all__ = ["MASK", "Credentials", "credentials_from_args", "secret_parts"]
 
@@ -48,16 +50,27 @@ class Credentials:
     headers: tuple[Header, ...] = field(default=(), repr=False)
     # Values for redaction placeholders in what the client sends (--secret N=VAR).
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Headers this one request carries from the live session (replayer.session_state): a
+    # credential the server minted, the cookie jar's Cookie. They replace the recorded
+    # header and win over --bearer-env/--header of the same name.
+    live: tuple[Header, ...] = field(default=(), repr=False)
     # Every live value above in every form it may come back in; other code registers
     # more with ``masker.add`` (a token minted during the run). See :mod:`auth.mask`.
     masker: Masker = field(default_factory=Masker, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for _, value in self.headers:
+        for _, value in (*self.headers, *self.live):
             for part in secret_parts(value):
                 self.masker.add(part)
         for value in self.secrets.values():
             self.masker.add(value)
+
+    def with_live(self, headers: Iterable[Header], minted: Iterable[str] = ()) -> Credentials:
+        """These credentials, for one request that carries ``headers`` from its session;
+        ``minted`` values (and the live headers) are masked from then on, as the rest."""
+        for value in minted:
+            self.masker.add(value)
+        return replace(self, live=tuple(headers))
 
     @property
     def names(self) -> frozenset[str]:
@@ -72,14 +85,72 @@ class Credentials:
         carried = set(request.credentials)
         if carried:
             carried |= self.names
+        live = {name.lower() for name, _ in self.live}
         kept = [
             (name, value)
             for name, value in request.headers
             if name.lower() not in drop
             and name.lower() not in carried
+            and name.lower() not in live
             and not is_placeholder(value)
         ]
-        return kept + list(self.headers) if request.credentials else kept
+        supplied = [(n, v) for n, v in self.headers if n.lower() not in live]
+        return kept + (supplied if request.credentials else []) + self._live_headers()
+
+    def _live_headers(self) -> list[Header]:
+        """The live headers; a jar's Cookie keeps the cookies --header supplied that the
+        session did not set itself."""
+        out = []
+        for name, value in self.live:
+            given = [v for n, v in self.headers if n.lower() == name.lower() == "cookie"]
+            if given:
+                set_here = {pair.split("=", 1)[0].strip() for pair in value.split(";")}
+                kept = [
+                    pair.strip()
+                    for pair in given[0].split(";")
+                    if pair.strip() and pair.split("=", 1)[0].strip() not in set_here
+                ]
+                value = "; ".join([*kept, value]) if value else "; ".join(kept)
+            if value:
+                out.append((name, value))
+        return out
+
+    @property
+    def bearer(self) -> str | None:
+        """The token of a live ``Authorization: Bearer`` header, if one is sent."""
+        for name, value in self.headers:
+            scheme, _, token = value.strip().partition(" ")
+            if name.lower() == "authorization" and scheme.lower() == "bearer" and token:
+                return token.strip()
+        return None
+
+    def subprotocols(self, offered: list[str]) -> list[str]:
+        """The recorded websocket subprotocol offer with its redacted token filled in.
+
+        A placeholder takes its ``--secret N=VAR`` value, else the ``--bearer-env`` token
+        (base64url-encoded for Kubernetes' ``base64url.bearer.authorization.k8s.io.``);
+        with neither, that entry (and a ``bearer`` marker before it) is not offered.
+        """
+        token = self.bearer
+        out: list[str] = []
+        for item in offered:
+            if not is_placeholder(item):
+                out.append(item)
+                continue
+            live = token
+            if token is not None and item.startswith(_K8S_PREFIX):
+                live = base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+            def fill(match: re.Match[str], live: str | None = live) -> str:
+                return self.secrets.get(match[0]) or live or match[0]
+
+            filled = PLACEHOLDER_RE.sub(fill, item)
+            if is_placeholder(filled):
+                if out and out[-1].lower() == "bearer":
+                    out.pop()
+                continue
+            out.append(filled)
+        return out
 
     def scrub(self, text: str) -> str:
         """``text`` with every live secret masked, in every form (see :mod:`auth.mask`)."""

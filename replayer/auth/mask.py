@@ -21,39 +21,15 @@ chance everywhere. The mask never holds a byte of the value.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import fields, is_dataclass, replace
 from typing import Any
-from urllib.parse import quote, quote_plus
 
+from retape.cassette.forms import forms_of
 from retape.cassette.model import Message
 
 MASK = "<credential>"
 MIN_MASKED = 4
-
-
-def forms_of(value: str) -> set[str]:
-    """The ways a value may come back: raw, percent-encoded, base64 and base64url (with
-    and without padding), JSON-escaped, and, for a base64 credential (``Basic``), the
-    text it encodes."""
-    raw = value.encode("utf-8", "surrogateescape")
-    forms = {value, quote(value, safe=""), quote_plus(value), quote(value)}
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = encoded.decode("ascii")
-        forms |= {text, text.rstrip("=")}
-    forms.add(value.replace("\\", "\\\\").replace('"', '\\"').replace("/", "\\/"))
-    if re.fullmatch(r"[A-Za-z0-9+/_-]{8,}={0,2}", value):
-        try:
-            decoded = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_")
-            text = decoded.decode("utf-8")
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            if text.isprintable():
-                forms.add(text)
-                forms |= {part for part in text.split(":") if len(part) >= MIN_MASKED}
-    return {form for form in forms if len(form) >= MIN_MASKED}
 
 
 class Masker:
@@ -71,7 +47,7 @@ class Masker:
         if not isinstance(value, str) or len(value.strip()) < MIN_MASKED:
             return
         value = value.strip()
-        new = forms_of(value) - self._forms
+        new = forms_of(value, shortest=MIN_MASKED) - self._forms
         if not new:
             return
         self._forms |= new
@@ -101,10 +77,12 @@ class Masker:
         return self._walk(value)
 
     def _walk(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
+        if isinstance(value, str):  # unchanged values keep their type (a StrEnum stays one)
+            masked = self.text(value)
+            return value if masked == value else masked
         if isinstance(value, bytes | bytearray):
-            return self.bytes(bytes(value))
+            masked_bytes = self.bytes(bytes(value))
+            return value if masked_bytes == value else masked_bytes
         if isinstance(value, dict):
             return {self._walk(k): self._walk(v) for k, v in value.items()}
         if isinstance(value, tuple):
@@ -115,10 +93,10 @@ class Masker:
         if isinstance(value, Message) and value.kind == "base64":
             raw = value.payload()
             assert isinstance(raw, bytes)
-            masked = self.bytes(raw)
-            if masked == raw:
+            masked_raw = self.bytes(raw)
+            if masked_raw == raw:
                 return value
-            return replace(value, value=base64.b64encode(masked).decode("ascii"))
+            return replace(value, value=base64.b64encode(masked_raw).decode("ascii"))
         if is_dataclass(value) and not isinstance(value, type):
             changes = {f.name: self._walk(getattr(value, f.name)) for f in fields(value) if f.init}
             return replace(value, **changes)

@@ -22,6 +22,7 @@ from retape.replayer.compare.body import Content, Kind, compare_contents, kind_o
 from retape.replayer.compare.diff_json import Difference
 from retape.replayer.compare.headers import compare_headers
 from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.keys import MessageRules, parse_path
 from retape.replayer.compare.messages import DEFAULT_KEY, compare_messages
 from retape.replayer.results import Outcome
 
@@ -30,6 +31,7 @@ from retape.common.errors import RetapeError
 
 ACCEPTED = "accepted without a valid credential (security)"
 CRASHED = "server error instead of a refusal"
+CLOSED_CRASHED = "closed with an error instead of a refusal"
 
 
 class Aspect(StrEnum):
@@ -67,6 +69,11 @@ class Comparison:
     def deep(self) -> bool:
         return bool(self.aspects & DEEP)
 
+    @property
+    def messages(self) -> MessageRules:
+        """The project-wide message rules (a cassette's ``.noise.toml`` may override)."""
+        return MessageRules(key=parse_path(self.message_key, where="message_key"))
+
 
 def recorded_outcome(interaction: Interaction) -> Outcome:
     """The recording seen as an outcome, so both sides go through the same comparators."""
@@ -86,10 +93,15 @@ def compare_outcomes(
     *,
     aspects: Iterable[Aspect],
     rules: IgnoreRules,
-    message_key: str = DEFAULT_KEY,
+    messages: MessageRules | None = None,
     interaction: Interaction | None = None,
 ) -> list[Difference]:
-    """Differences in the deeper aspects; ``interaction`` tells how the body was recorded."""
+    """Differences in the deeper aspects; ``interaction`` tells how the body was recorded.
+
+    ``expected`` may be the recording (:func:`recorded_outcome`, whose turns are worked
+    out from the conversation) or another replay (noise learning, ``expected.turns``).
+    """
+    messages = messages or MessageRules()
     wanted = set(aspects)
     found: list[Difference] = []
     if Aspect.HEADERS in wanted:
@@ -101,10 +113,16 @@ def compare_outcomes(
             _content(expected.body, kind),
             _content(actual.body, kind),
             rules=rules,
+            assemble=messages.assemble,
         )
     if Aspect.MESSAGES in wanted and expected.messages is not None:
         found += compare_messages(
-            expected.messages, actual.messages or [], rules=rules, key=message_key
+            expected.messages,
+            actual.messages or [],
+            rules=rules,
+            messages=messages,
+            expected_turns=expected.turns,
+            actual_turns=actual.turns,
         )
     return found
 
@@ -122,11 +140,19 @@ class Verdict:
 
 
 def judge(
-    interaction: Interaction, actual: Outcome, *, comparison: Comparison, rules: IgnoreRules
+    interaction: Interaction,
+    actual: Outcome,
+    *,
+    comparison: Comparison,
+    rules: IgnoreRules,
+    messages: MessageRules | None = None,
 ) -> Verdict:
-    """A recorded interaction's row: same status, nothing gone wrong, no differences."""
+    """A recorded interaction's row: same status, nothing gone wrong, the websocket
+    session ran (:attr:`SessionFacts.problem`), no differences."""
     if actual.error is not None or actual.status != interaction.response.status:
         return Verdict(ok=False)
+    if actual.session is not None and actual.session.problem is not None:
+        return Verdict(ok=False, failure=actual.session.problem)
     differences = []
     if comparison.deep:
         differences = compare_outcomes(
@@ -134,19 +160,31 @@ def judge(
             actual,
             aspects=comparison.aspects,
             rules=rules,
-            message_key=comparison.message_key,
+            messages=messages or comparison.messages,
             interaction=interaction,
         )
     return Verdict(ok=not differences, differences=differences)
 
 
 def judge_probe(actual: Outcome, *, refusal: frozenset[int]) -> Verdict:
-    """A probe passes on a refusal; acceptance and crashes are named as such."""
+    """A probe passes on a refusal; acceptance and crashes are named as such.
+
+    A websocket handshake accepted with 101 is judged by what followed: closed by the
+    server before any message with a normal, policy (1008) or application (4xxx) code
+    is a refusal after the handshake; served a message (or kept open in silence) is an
+    acceptance; closed with an error code or dropped before any message is a crash.
+    """
     status = actual.status
     if actual.error is not None or status is None:
         return Verdict(ok=False)
     if status in refusal:
         return Verdict(ok=True)
+    if status == 101 and actual.session is not None:
+        reading = actual.session.probe_reading
+        if reading == "refused":
+            return Verdict(ok=True)
+        if reading == "crashed":
+            return Verdict(ok=False, failure=CLOSED_CRASHED)
     if 200 <= status < 300 or status == 101:
         return Verdict(ok=False, failure=ACCEPTED)
     if status >= 500:

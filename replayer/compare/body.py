@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from retape.replayer.compare.assemble import assemble_events
 from retape.replayer.compare.diff_json import MISSING, Difference, diff_json
 from retape.replayer.compare.ignore import IgnoreRules
 from retape.replayer.compare.sequence import Document, compare_sequence
 
-from retape.cassette.model import Body, Header, header_value
+from retape.cassette.model import Body, Header, header_value, loads_json
 
 Kind = Literal["json", "sse", "text", "bytes"]
 _EXCERPT = 200
@@ -47,7 +48,7 @@ def kind_of(headers: list[Header], data: bytes, recorded: Body | None = None) ->
         return "bytes"
     if media == "application/json" or media.endswith("+json"):
         try:
-            json.loads(text)
+            loads_json(text)
         except ValueError:
             return "text"
         return "json"
@@ -61,7 +62,7 @@ def parse_sse(text: str) -> list[Document]:
     for line in [*text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), ""]:
         if not line:
             if data:
-                events.append(_event(name, "\n".join(data)))
+                events.append(_event(name, "\n".join(data), len(events) + 1))
             name, data = "message", []
             continue
         if line.startswith(":"):
@@ -75,12 +76,12 @@ def parse_sse(text: str) -> list[Document]:
     return events
 
 
-def _event(name: str, data: str) -> Document:
+def _event(name: str, data: str, number: int) -> Document:
     try:
-        parsed = json.loads(data)
+        parsed = loads_json(data)
     except ValueError:
-        return Document(data if data == "[DONE]" else name, data)
-    return Document(name, parsed)
+        return Document(data if data == "[DONE]" else name, data, number)
+    return Document(name, parsed, number)
 
 
 def read_content(kind: Kind, data: bytes) -> Content:
@@ -92,7 +93,7 @@ def read_content(kind: Kind, data: bytes) -> Content:
         return Content("sse", parse_sse(text))
     if kind == "json":
         try:
-            return Content("json", json.loads(text))
+            return Content("json", loads_json(text))
         except ValueError:
             return Content("text", text)
     return Content("text", text)
@@ -126,9 +127,17 @@ def _text_difference(expected: str, actual: str) -> list[Difference]:
 
 
 def compare_contents(
-    expected: Content | None, actual: Content | None, *, rules: IgnoreRules
+    expected: Content | None,
+    actual: Content | None,
+    *,
+    rules: IgnoreRules,
+    assemble: bool = True,
 ) -> list[Difference]:
-    """Differences between two bodies; ``None`` is an empty body."""
+    """Differences between two bodies; ``None`` is an empty body.
+
+    With ``assemble``, SSE completion chunks are joined before they are compared
+    (:mod:`replayer.compare.assemble`): a stream cut into other chunks is the same body.
+    """
     if rules.ignores(()):
         return []
     if expected is None or actual is None:
@@ -141,10 +150,14 @@ def compare_contents(
         reads = f"expected {expected.kind}, got {actual.kind}"
         return [Difference("body", reads, "$", _excerpt(expected), _excerpt(actual), ())]
     if expected.kind == "json":
-        return diff_json(expected.value, actual.value, ignored=rules.ignores)
+        return diff_json(expected.value, actual.value, ignored=rules.ignores, shaped=rules.shaped)
     if expected.kind == "sse":
+        events: list[Document] = expected.value
+        replayed: list[Document] = actual.value
+        if assemble:
+            events, replayed = assemble_events(events), assemble_events(replayed)
         return compare_sequence(
-            expected.value, actual.value, aspect="body", noun="event", key_name="name", rules=rules
+            events, replayed, aspect="body", noun="event", key_name="name", rules=rules
         )
     if expected.value == actual.value:
         return []

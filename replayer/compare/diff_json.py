@@ -60,10 +60,15 @@ class Difference:
     expected: Any
     actual: Any
     parts: Parts | None = field(default=None, compare=False)
+    assembled: bool = field(default=False, compare=False)  # texts joined from streamed chunks
 
     @property
     def text(self) -> str:
         place = " ".join(p for p in (self.where, self.path) if p)
+        texts = isinstance(self.expected, str) and isinstance(self.actual, str)
+        if texts and (self.assembled or max(len(self.expected), len(self.actual)) > _SHOWN):
+            left, right = side_by_side(self.expected, self.actual)
+            return f"{place}: {left} -> {right}"
         return f"{place}: {render(self.expected)} -> {render(self.actual)}"
 
     def to_json(self) -> dict[str, Any]:
@@ -83,12 +88,49 @@ def render(value: Any) -> str:
     """A value as compact JSON, shortened to one readable line."""
     if value is MISSING:
         return "(absent)"
+    if isinstance(value, Shape):
+        return str(value)
     if isinstance(value, Keys):  # a sequence is read whole: it is the headline
         text, shown = str(value), _SHOWN_KEYS
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
         shown = _SHOWN
     return text if len(text) <= shown else text[: shown - 1] + "…"
+
+
+def side_by_side(expected: str, actual: str, *, width: int = _SHOWN) -> tuple[str, str]:
+    """Two long texts shown around where they first differ, the same stretch of each."""
+    start = 0
+    while start < min(len(expected), len(actual)) and expected[start] == actual[start]:
+        start += 1
+    start = max(0, start - width // 3) if max(len(expected), len(actual)) > width else 0
+
+    def cut(text: str) -> str:
+        piece = text[start : start + width]
+        shown = json.dumps(piece, ensure_ascii=False)
+        return ("…" if start else "") + shown + ("…" if start + width < len(text) else "")
+
+    return cut(expected), cut(actual)
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type, numbers as one type (``1`` and ``1.5`` have the same shape)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+class Shape(str):
+    """A value shown by its type alone, in a shape-mode difference (``string -> number``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def format_path(parts: Sequence[Part]) -> str:
@@ -119,32 +161,47 @@ def diff_json(
     actual: Any,
     *,
     ignored: Callable[[Parts], bool] = lambda parts: False,
+    shaped: Callable[[Parts], bool] = lambda parts: False,
     aspect: str = "body",
     where: str = "",
     limit: int = 200,
+    assembled: bool = False,
 ) -> list[Difference]:
     """Every leaf-level difference, in document order, skipping ignored subtrees.
 
     A new key or list item is reported as ``(absent) -> value``, a lost one as
-    ``value -> (absent)``. ``limit`` bounds the list for pathological documents.
+    ``value -> (absent)``. Under a ``shaped`` path only the shape counts: the same keys
+    and the same JSON types, values free; list lengths free too (generated output may
+    have more items), each item compared with the first expected one. ``limit`` bounds
+    the list for pathological documents.
     """
     found: list[Difference] = []
 
-    def walk(exp: Any, act: Any, parts: Parts) -> None:
+    def walk(exp: Any, act: Any, parts: Parts, shape: bool) -> None:
         if len(found) >= limit or ignored(parts):
             return
+        shape = shape or shaped(parts)
         if isinstance(exp, dict) and isinstance(act, dict):
             for key in [*exp, *(k for k in act if k not in exp)]:
-                walk(exp.get(key, MISSING), act.get(key, MISSING), (*parts, key))
+                walk(exp.get(key, MISSING), act.get(key, MISSING), (*parts, key), shape)
             return
         if isinstance(exp, list) and isinstance(act, list):
+            if shape and exp:
+                for index, item in enumerate(act):
+                    walk(exp[min(index, len(exp) - 1)], item, (*parts, index), shape)
+                return
             for index in range(max(len(exp), len(act))):
                 left = exp[index] if index < len(exp) else MISSING
                 right = act[index] if index < len(act) else MISSING
-                walk(left, right, (*parts, index))
+                walk(left, right, (*parts, index), shape)
+            return
+        if shape and exp is not MISSING and act is not MISSING:
+            if _kind(exp) != _kind(act):
+                left, right = Shape(_kind(exp)), Shape(_kind(act))
+                found.append(Difference(aspect, where, format_path(parts), left, right, parts))
             return
         if exp is MISSING or act is MISSING or not same(exp, act):
-            found.append(Difference(aspect, where, format_path(parts), exp, act, parts))
+            found.append(Difference(aspect, where, format_path(parts), exp, act, parts, assembled))
 
-    walk(expected, actual, ())
+    walk(expected, actual, (), False)
     return found

@@ -102,10 +102,22 @@ def parse_rule(text: str, *, where: str = "ignore rule") -> Rule:
 
 @dataclass(frozen=True)
 class IgnoreRules:
-    """The rules in force for one interaction: JSON paths and header names."""
+    """The rules in force for one interaction: JSON paths and header names ignored, and
+    JSON paths compared by shape only (same keys and types, values free: model output)."""
 
     paths: tuple[Rule, ...] = ()
     headers: frozenset[str] = field(default_factory=frozenset)
+    shapes: tuple[Rule, ...] = ()
+
+    @classmethod
+    def shape(cls, texts: Iterable[str], *, where: str = "shape rule") -> IgnoreRules:
+        """Rules comparing these JSON paths by shape; ``$`` for whole documents."""
+        rules = []
+        for text in texts:
+            if not isinstance(text, str):
+                raise RetapeError(f"{where}: expected a string, got {text!r}")
+            rules.append(parse_rule(text, where=where))
+        return cls(shapes=tuple(rules))
 
     @classmethod
     def parse(cls, texts: Iterable[str], *, where: str = "ignore rule") -> IgnoreRules:
@@ -126,10 +138,16 @@ class IgnoreRules:
     def __add__(self, other: IgnoreRules) -> IgnoreRules:
         seen = {r.text for r in self.paths}
         extra = tuple(r for r in other.paths if r.text not in seen)
-        return IgnoreRules(self.paths + extra, self.headers | other.headers)
+        shaped = {r.text for r in self.shapes}
+        shapes = self.shapes + tuple(r for r in other.shapes if r.text not in shaped)
+        return IgnoreRules(self.paths + extra, self.headers | other.headers, shapes)
 
     def ignores(self, parts: Parts) -> bool:
         return any(rule.covers(parts) for rule in self.paths)
+
+    def shaped(self, parts: Parts) -> bool:
+        """True when ``parts`` (or an ancestor) is compared by shape only."""
+        return any(rule.covers(parts) for rule in self.shapes)
 
     def ignores_header(self, name: str) -> bool:
         return name.lower() in self.headers
@@ -146,19 +164,45 @@ def generalise(parts: Parts) -> str:
     return text
 
 
-def learn(differences: Iterable[Difference], *, known: IgnoreRules | None = None) -> list[str]:
-    """Rules covering every difference that a rule can express, minus those already known.
+def rule_for(difference: Difference) -> str | None:
+    """The narrowest rule covering one difference, or ``None`` when no rule should.
 
     Differences without a path (a message missing from a sequence, a changed status)
-    are never noise: learning cannot hide them.
+    are never noise, and a difference of a whole document (a text or binary body, a
+    JSON body that is another type) is not learned either: ``$`` would hide every
+    change in that body. A person may still write ``$`` by hand.
     """
+    if difference.aspect == "headers":
+        return HEADER_PREFIX + difference.path.lower()
+    if not difference.parts:
+        return None
+    return generalise(difference.parts)
+
+
+def covers(rule: str, difference: Difference) -> bool:
+    """Whether the rule written ``rule`` hides ``difference``."""
+    rules = IgnoreRules.parse([rule], where="learned rule")
+    if difference.aspect == "headers":
+        return rules.ignores_header(difference.path)
+    return difference.parts is not None and rules.ignores(difference.parts)
+
+
+def learn(differences: Iterable[Difference], *, known: IgnoreRules | None = None) -> list[str]:
+    """Rules covering every difference that a rule may cover, minus those already known."""
     known = known or IgnoreRules()
     learned: list[str] = []
     for difference in differences:
+        rule = rule_for(difference)
+        if rule is None:
+            continue
         if difference.aspect == "headers":
-            rule = HEADER_PREFIX + difference.path.lower()
             if not known.ignores_header(difference.path):
                 learned.append(rule)
         elif difference.parts is not None and not known.ignores(difference.parts):
-            learned.append(generalise(difference.parts))
+            learned.append(rule)
     return sorted(set(learned))
+
+
+def unlearnable(differences: Iterable[Difference]) -> list[Difference]:
+    """Field-free differences of a whole document: reported, never learned."""
+    return [d for d in differences if d.aspect != "headers" and d.parts == ()]

@@ -19,14 +19,38 @@ from retape.replayer.compare.ignore import IgnoreRules
 
 @dataclass(frozen=True)
 class Document:
-    """One message or event: the key it is aligned by, and its content (JSON or text)."""
+    """One message or event: the key it is aligned by, and its content (JSON or text).
+
+    ``number`` is its 1-based place in the original sequence (the documents compared may
+    be fewer: assembled or left out); ``count`` > 1 when it stands for that many
+    streamed chunks joined together (:mod:`replayer.compare.assemble`).
+    """
 
     key: str
     value: Any
+    number: int | None = None
+    count: int = 1
+
+    def where(self, noun: str, index: int) -> str:
+        number = self.number if self.number is not None else index + 1
+        if self.count > 1:
+            return f"{noun} {number} ({self.key} x{self.count}, assembled)"
+        return f"{noun} {number} ({self.key})"
 
 
-def _span(noun: str, start: int, end: int) -> str:
-    return f"{noun} {start + 1}" if end - start <= 1 else f"{noun}s {start + 1}-{end}"
+def _number(documents: Sequence[Document], index: int) -> int:
+    if index < len(documents) and documents[index].number is not None:
+        return documents[index].number  # type: ignore[return-value]
+    if index and documents[index - 1].number is not None:
+        return documents[index - 1].number + documents[index - 1].count  # type: ignore[operator]
+    return index + 1
+
+
+def _span(noun: str, documents: Sequence[Document], start: int, end: int) -> str:
+    first = _number(documents, start)
+    if end - start <= 1:
+        return f"{noun} {first}"
+    return f"{noun}s {first}-{_number(documents, end - 1)}"
 
 
 def compare_sequence(
@@ -48,7 +72,7 @@ def compare_sequence(
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        where = _span(noun, i1, i2) if i2 > i1 else f"{noun} {i1 + 1}"
+        where = _span(noun, expected, i1, i2) if i2 > i1 else f"{noun} {_number(expected, i1)}"
         lost = Keys(left[i1:i2]) if i2 > i1 else MISSING
         new = Keys(right[j1:j2]) if j2 > j1 else MISSING
         found.append(Difference(aspect, where, "", lost, new))
@@ -59,7 +83,9 @@ def compare_sequence(
                 expected[i].value,
                 actual[j].value,
                 ignored=rules.ignores,
+                shaped=rules.shaped,
                 aspect=aspect,
-                where=f"{noun} {i + 1} ({left[i]})",
+                where=expected[i].where(noun, i),
+                assembled=expected[i].count > 1 or actual[j].count > 1,
             )
     return found

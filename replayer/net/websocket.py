@@ -1,25 +1,34 @@
 """Replaying one WebSocket interaction: the handshake, then the recorded conversation.
 
-The handshake status is the verdict: 101 when accepted, else the HTTP status of the
+The handshake status comes first: 101 when accepted, else the HTTP status of the
 rejection (``InvalidStatus``), which is how a 401 or the vLLM-style 500 shows up. When
-both the recording and the replay were accepted, the recorded messages are walked in
-order: client messages are sent, and the server's messages are awaited and kept for
-the ``messages`` comparison. A server that goes quiet or closes early ends the walk
-with a note in the details rather than an error; what it said (or did not) is for the
-comparison to judge. Messages beyond the recorded ones are counted and noted
-(``server_messages_extra``). Where the recorded client closed the session, the replay
-first listens for :data:`EXTRA_WINDOW` seconds so that such messages are heard, but
-does not compare them: the recording ended there and cannot say whether its server
-had more to say.
+both the recording and the replay were accepted, the conversation is played by
+:class:`~retape.replayer.conversation.Conversation`, the pure plan and state machine
+that decides what to send, when the server's turn is over and how the session ended;
+this module only carries out its actions on the socket and reports back what happened.
+:func:`send_message` is the one place a client message goes on the wire.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from retape.replayer.auth.credentials import Credentials
+from retape.replayer.compare.keys import MessageRules
+from retape.replayer.conversation import (
+    AwaitClose,
+    ClosedBy,
+    CloseSession,
+    Conversation,
+    Done,
+    Receive,
+    Send,
+    SessionFacts,
+    plan,
+)
 from retape.replayer.net.target import hung_up, unreachable
 from retape.replayer.results import ErrorKind, Outcome
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,12 +37,10 @@ from websockets.exceptions import (
     InvalidHandshake,
     InvalidMessage,
     InvalidStatus,
-    ProtocolError,
     WebSocketException,
 )
-from websockets.frames import Close as CloseFrame
 
-from retape.cassette.model import Close, Header, Interaction, Message
+from retape.cassette.model import Header, Interaction, Message
 
 # Headers the websocket client writes itself for this handshake, plus hop-by-hop ones.
 HANDSHAKE_MANAGED = frozenset(
@@ -42,9 +49,12 @@ HANDSHAKE_MANAGED = frozenset(
     | {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"}
     | {"sec-websocket-protocol", "sec-websocket-accept"}
 )
-NORMAL_CLOSURE = 1000
-EXTRA_WINDOW = 0.25  # seconds spent listening for unrecorded messages before a client close
-KEPT_EXTRA = 100  # unrecorded messages kept for the comparison; the rest are only counted
+# Called before each client message is sent: (its recorded index, the message, server
+# messages so far) -> the message to send (replayer.session_state puts live values in).
+Rewrite = Callable[[int, Message, list[Message]], Message]
+# One received message over this closes the session (1009, "message too big"): replay
+# memory per message is bounded whatever a target sends. docs/security.md.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def subprotocols_of(headers: list[tuple[str, str]]) -> list[str]:
@@ -56,21 +66,16 @@ def subprotocols_of(headers: list[tuple[str, str]]) -> list[str]:
     return offered
 
 
-def close_args(close: Close | None) -> tuple[int, str]:
-    """The recorded close code and reason if a client may send them, else a normal close.
+class _NeverRedirected(connect):
+    """``connect`` that treats a 3xx answer as the handshake's status, never as a hop.
 
-    Recorded codes like 1005 (no code) and 1006 (dropped) describe what happened and are
-    not allowed on the wire.
+    websockets follows redirects itself and strips only ``Authorization`` and ``Cookie``
+    on the way, so a target answering 302 with a ``Location`` on another host would
+    receive every ``--header`` credential. The status is what a replay compares.
     """
-    if close is None or close.code is None:
-        return NORMAL_CLOSURE, ""
-    try:
-        CloseFrame(close.code, close.reason).serialize()
-    except ProtocolError:
-        return NORMAL_CLOSURE, ""
-    if len(close.reason.encode()) > 123:  # a close frame's payload is at most 125 bytes
-        return close.code, ""
-    return close.code, close.reason
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 async def _open(
@@ -83,7 +88,7 @@ async def _open(
 ) -> ClientConnection:
     # Only for wss: websockets refuses an ssl argument with a ws:// URL.
     secure: dict[str, Any] = {"ssl": tls} if tls is not None and url.startswith("wss:") else {}
-    return await connect(
+    return await _NeverRedirected(
         url,
         **secure,
         additional_headers=headers,
@@ -91,109 +96,92 @@ async def _open(
         open_timeout=timeout,
         close_timeout=timeout,
         ping_interval=None,  # send only what was recorded
-        max_size=None,
+        max_size=MAX_MESSAGE_BYTES,  # a hostile target cannot make one message cost more
         user_agent_header=None,  # a recorded User-Agent, if any, is in ``headers``
         proxy=None,  # never route replay traffic through an environment proxy
     )
 
 
-class _Conversation:
-    """The replay's side of a session: sends what the client sent, keeps what came back.
-
-    Server messages are awaited by count: before each recorded client message, as many
-    server messages as the recording had received by then. A wait that times out is
-    noted and the walk goes on (the server may be waiting for the client's next
-    message, as when one event went missing); a second timeout with nothing received
-    since the first ends it, so a server gone silent costs at most two timeouts.
-    """
-
-    def __init__(self, ws: ClientConnection, interaction: Interaction, *, timeout: float):
-        self.ws = ws
-        self.interaction = interaction
-        self.timeout = timeout
-        self.received: list[Message] = []
-        self.sent_at: list[float] = []
-        self.opened = asyncio.get_running_loop().time()
-        self.details: dict[str, Any] = {
-            "client_messages_sent": 0,
-            "server_messages_expected": sum(m.sender == "server" for m in interaction.messages),
-            "server_messages_received": 0,
-        }
-        self._timed_out_at: int | None = None  # received count at the last timeout
-
-    def _keep(self, data: str | bytes) -> None:
-        self.details["server_messages_received"] += 1
-        if len(self.received) >= self.details["server_messages_expected"] + KEPT_EXTRA:
-            return  # a flood: counted, not kept
-        at = asyncio.get_running_loop().time() - self.opened
-        self.received.append(Message.from_frame("server", at, data))
-
-    def _note(self, text: str) -> None:
-        note = self.details.get("note")
-        self.details["note"] = f"{note}; {text}" if note else text
-
-    async def _receive_until(self, due: int) -> bool:
-        """Receive until ``due`` messages came; False when the walk must end."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                while len(self.received) < due:
-                    self._keep(await self.ws.recv())
-        except TimeoutError:
-            if self._timed_out_at == len(self.received):
-                return False
-            self._timed_out_at = len(self.received)
-            waiting = f"waiting for server message {len(self.received) + 1}"
-            self.details.setdefault("note", f"timeout after {self.timeout:g}s {waiting}")
-        return True
-
-    async def walk(self) -> None:
-        due = 0
-        try:
-            for message in self.interaction.messages:
-                if message.sender == "server":
-                    due += 1
-                    continue
-                if not await self._receive_until(due):
-                    return
-                await asyncio.wait_for(self.ws.send(message.payload()), self.timeout)
-                self.details["client_messages_sent"] += 1
-                self.sent_at.append(asyncio.get_running_loop().time() - self.opened)
-            await self._receive_until(due)
-        except TimeoutError:
-            self._note(f"timeout after {self.timeout:g}s sending")
-        except ConnectionClosed as exc:
-            self._note(f"connection closed early: {exc}")
-
-    async def listen_for_extra(self) -> None:
-        """Count, without keeping, what the server still sends before the client closes."""
-        try:
-            async with asyncio.timeout(min(EXTRA_WINDOW, self.timeout)):
-                while True:
-                    await self.ws.recv()
-                    self.details["server_messages_received"] += 1
-        except (TimeoutError, ConnectionClosed):
-            return
-
-    def note_extra(self) -> None:
-        extra = self.details["server_messages_received"] - self.details["server_messages_expected"]
-        if extra > 0:
-            self.details["server_messages_extra"] = extra
-            self._note(f"{extra} server message{'s' if extra != 1 else ''} beyond the recording")
-
-    async def await_server_close(self) -> None:
-        """Read until the server closes, as it did in the recording; a note if it did not."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                while True:
-                    self._keep(await self.ws.recv())
-        except ConnectionClosed:
-            return
-        except TimeoutError:
-            self._note(f"server did not close within {self.timeout:g}s as recorded")
-
-
 def _headers(headers: Any) -> list[Header]:
     return [(str(name), str(value)) for name, value in headers.raw_items()]
+
+
+async def send_message(ws: ClientConnection, message: Message, *, timeout: float) -> None:
+    """Put one client message on the wire, as a text or binary frame like the recording."""
+    await asyncio.wait_for(ws.send(message.payload()), timeout)
+
+
+def _how_closed(ws: ClientConnection) -> tuple[int | None, str, ClosedBy]:
+    """The close code, its reason, and who started the close (``none``: a drop)."""
+    protocol = ws.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    if received is None:
+        return (sent.code, sent.reason, "client") if sent is not None else (1006, "", "none")
+    by: ClosedBy = "server" if sent is None or protocol.close_rcvd_then_sent else "client"
+    return received.code, received.reason, by
+
+
+async def converse(
+    ws: ClientConnection,
+    conversation: Conversation,
+    *,
+    timeout: float,
+    rewrite: Rewrite | None = None,
+) -> list[float]:
+    """Carry out the conversation's actions until it is done; when each client message
+    was sent, in seconds since the handshake (for timing reports)."""
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
+    sent_at: list[float] = []
+    while not isinstance(action := conversation.next_action(), Done):
+        try:
+            if isinstance(action, Send):
+                message = action.message
+                if rewrite is not None:  # live values from this session's server
+                    message = rewrite(action.index, message, conversation.kept)
+                try:
+                    await send_message(ws, message, timeout=timeout)
+                except TimeoutError:
+                    conversation.send_timed_out()
+                else:
+                    conversation.sent(action.index, message)
+                    sent_at.append(loop.time() - opened)
+            elif isinstance(action, Receive | AwaitClose):
+                try:
+                    data = await asyncio.wait_for(ws.recv(), action.timeout)
+                except TimeoutError:
+                    conversation.quiet()
+                else:
+                    at = loop.time() - opened
+                    conversation.received(Message.from_frame("server", at, data))
+            elif isinstance(action, CloseSession):
+                await ws.close(action.code, action.reason)
+                code, reason, by = _how_closed(ws)
+                conversation.closed(code, reason, by=by)
+        except ConnectionClosed:
+            code, reason, by = _how_closed(ws)
+            conversation.closed(code, reason, by=by)
+    return sent_at
+
+
+def _details(facts: SessionFacts) -> dict[str, Any]:
+    """The conversation's counts under their long-standing ``details`` names."""
+    details: dict[str, Any] = {
+        "client_messages_sent": facts.client_messages_sent,
+        "server_messages_expected": facts.server_messages_expected,
+        "server_messages_received": facts.server_messages,
+        "close_code": facts.close_code,
+    }
+    if facts.probe:  # a probe plays one turn: the recorded count is not its measure
+        del details["server_messages_expected"]
+    extra = facts.server_messages - facts.server_messages_expected
+    notes = list(facts.notes)
+    if extra > 0 and not facts.probe:
+        details["server_messages_extra"] = extra
+        notes.append(f"{extra} server message{'s' if extra != 1 else ''} beyond the recording")
+    if notes:
+        details["note"] = "; ".join(notes)
+    return details
 
 
 async def replay_websocket(
@@ -202,19 +190,24 @@ async def replay_websocket(
     url: str,
     credentials: Credentials,
     timeout: float,
-    converse: bool = True,
+    probe: bool = False,
     tls: ssl.SSLContext | None = None,
+    rules: MessageRules | None = None,
+    rewrite: Rewrite | None = None,
 ) -> Outcome:
     """Open the handshake, replay the conversation if both sides accepted, then close.
 
-    ``converse=False`` (auth probes) closes right after a handshake that should never
-    have been accepted. ``tls`` verifies a wss target (:attr:`replayer.target.Target.tls`).
-    Raises :class:`~replayer.target.Unreachable` when the connection could not be made,
-    or was closed or reset before the handshake response: nothing answered.
+    ``probe=True`` (auth probes) plays only the first turn, to see whether a handshake
+    that should have been refused is then served or closed by the server.
+    ``tls`` verifies a wss target (:attr:`replayer.target.Target.tls`); ``rules`` say
+    how messages are keyed and correlated; ``rewrite`` fills live values into each client
+    message before it is sent. Raises :class:`~replayer.target.Unreachable` when the
+    connection could not be made, or was closed or reset before the handshake
+    response: nothing answered.
     """
     request = interaction.request
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
-    offered = subprotocols_of(request.headers)
+    offered = credentials.subprotocols(subprotocols_of(request.headers))
     started = asyncio.get_running_loop().time()
     try:
         ws = await _open(url, headers=headers, offered=offered, timeout=timeout, tls=tls)
@@ -241,27 +234,21 @@ async def replay_websocket(
     handshake = _headers(ws.response.headers) if ws.response is not None else []
     took = asyncio.get_running_loop().time() - started
     try:
-        if not converse or not interaction.accepted:  # the status says it all
+        if not interaction.accepted:  # recorded as refused: the status says it all
             return Outcome(status=101, headers=handshake, messages=[], handshake_seconds=took)
-        talk = _Conversation(ws, interaction, timeout=timeout)
-        await talk.walk()
-        close = interaction.close
-        if "note" not in talk.details:
-            if close is not None and close.by != "client":
-                await talk.await_server_close()
-            else:
-                await talk.listen_for_extra()
-        talk.note_extra()
-        code, reason = close_args(close)
-        await ws.close(code, reason)
-        talk.details["close_code"] = ws.close_code
+        session = plan(interaction, rules=rules or MessageRules(), timeout=timeout)
+        conversation = Conversation(session, timeout, probe=probe)
+        sent_at = await converse(ws, conversation, timeout=timeout, rewrite=rewrite)
+        facts = conversation.facts()
         return Outcome(
             status=101,
-            details=talk.details,
+            details=_details(facts),
             headers=handshake,
-            messages=talk.received,
+            messages=conversation.kept,
+            session=facts,
+            turns=conversation.kept_turns,
             handshake_seconds=took,
-            sent_at=talk.sent_at,
+            sent_at=sent_at,
         )
     except WebSocketException as exc:
         kind = ErrorKind.CLOSED if isinstance(exc, ConnectionClosed) else ErrorKind.PROTOCOL

@@ -1,4 +1,4 @@
-"""Per-cassette ignore rules: ``sessions/chat.yaml`` has them in ``sessions/chat.noise.toml``.
+"""Per-cassette rules: ``sessions/chat.yaml`` has them in ``sessions/chat.noise.toml``.
 
 A sidecar, not a key in the cassette: the cassette stays exactly what was recorded
 (its format is a contract shared with the recorder), the rules can be reviewed and
@@ -6,14 +6,19 @@ edited on their own, and ``retape replay DIR`` never mistakes them for a cassett
 (only ``*.yaml``/``*.yml`` are cassettes). TOML, like ``[tool.retape]``, so a rule can
 move between the two by copy and paste::
 
-    # every interaction of chat.yaml
+    # yours: every interaction of chat.yaml; --learn-noise never changes these
     ignore = ["$..event_id"]
+    shape = ["$.choices[*].message.content"]   # compared by shape: keys and types
+    message_key = "header.msg_type"            # how this cassette's messages are keyed
+    correlate = ["parent_header.msg_id"]
+    free_count = ["status"]
 
     [interactions.3]            # interaction id 3 only
-    ignore = ["$.created", "$.id"]
+    ignore = ["$.body_hash"]    # yours, kept
+    learned = ["$.created", "$.id"]   # --learn-noise's: replaced when it learns again
 
-``--learn-noise`` adds what it learned under each interaction and never removes a
-rule; delete the file (or a rule) to start over.
+What concerns one cassette (how its messages are keyed and correlated) lives here;
+``[tool.retape.compare]`` only gives the defaults.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from retape.replayer.compare.ignore import IgnoreRules
+from retape.replayer.compare.keys import MESSAGE_KEYS, MessageRules
 
 from retape.common.errors import RetapeError
 from retape.common.files import write_atomically
 
 SUFFIX = ".noise.toml"
+_TOP = frozenset({"ignore", "shape", "interactions"}) | MESSAGE_KEYS
+_PER_INTERACTION = frozenset({"ignore", "shape", "learned"})
 
 
 def noise_path(cassette: str | Path) -> Path:
@@ -38,21 +46,51 @@ def noise_path(cassette: str | Path) -> Path:
 
 
 @dataclass
+class InteractionRules:
+    ignore: list[str] = field(default_factory=list)  # written by a person: kept
+    shape: list[str] = field(default_factory=list)
+    learned: list[str] = field(default_factory=list)  # written by --learn-noise: replaced
+
+
+@dataclass
 class NoiseFile:
     ignore: list[str] = field(default_factory=list)
-    interactions: dict[int, list[str]] = field(default_factory=dict)
+    shape: list[str] = field(default_factory=list)
+    messages: dict[str, Any] = field(default_factory=dict)  # message_key, correlate, ...
+    interactions: dict[int, InteractionRules] = field(default_factory=dict)
 
     def rules_for(self, interaction_id: int, *, where: str = "noise file") -> IgnoreRules:
-        texts = [*self.ignore, *self.interactions.get(interaction_id, [])]
-        return IgnoreRules.parse(texts, where=where)
+        own = self.interactions.get(interaction_id, InteractionRules())
+        texts = [*self.ignore, *own.ignore, *own.learned]
+        shapes = [*self.shape, *own.shape]
+        return IgnoreRules.parse(texts, where=where) + IgnoreRules.shape(shapes, where=where)
 
-    def merged(self, learned: Mapping[int, list[str]]) -> NoiseFile:
-        """These rules plus ``learned``, without duplicates, in a stable order."""
-        interactions = {k: list(v) for k, v in self.interactions.items()}
+    def user_rules_for(self, interaction_id: int, *, where: str = "noise file") -> IgnoreRules:
+        """The rules a person wrote, without what --learn-noise learned."""
+        own = self.interactions.get(interaction_id, InteractionRules())
+        rules = IgnoreRules.parse([*self.ignore, *own.ignore], where=where)
+        return rules + IgnoreRules.shape([*self.shape, *own.shape], where=where)
+
+    def learned_for(self, interaction_id: int) -> list[str]:
+        return list(self.interactions.get(interaction_id, InteractionRules()).learned)
+
+    def message_rules(self, base: MessageRules, *, where: str = "noise file") -> MessageRules:
+        return MessageRules.from_table(self.messages, where=where, base=base)
+
+    def relearned(self, learned: Mapping[int, list[str]]) -> NoiseFile:
+        """These rules with the learned lists of ``learned``'s interactions replaced
+        (an empty list removes them): learning shrinks as well as grows."""
+        interactions = {
+            k: InteractionRules(list(v.ignore), list(v.shape), list(v.learned))
+            for k, v in self.interactions.items()
+        }
         for ident, rules in learned.items():
-            if rules:
-                interactions[ident] = sorted(set(interactions.get(ident, [])) | set(rules))
-        return NoiseFile(list(self.ignore), dict(sorted(interactions.items())))
+            own = interactions.setdefault(ident, InteractionRules())
+            own.learned = sorted(set(rules))
+        kept = {k: v for k, v in interactions.items() if v.ignore or v.shape or v.learned}
+        return NoiseFile(
+            list(self.ignore), list(self.shape), dict(self.messages), dict(sorted(kept.items()))
+        )
 
 
 def _strings(value: Any, where: str) -> list[str]:
@@ -61,7 +99,7 @@ def _strings(value: Any, where: str) -> list[str]:
     return value
 
 
-def read_noise(path: Path) -> NoiseFile:
+def read_noise(path: Path, *, base: MessageRules | None = None) -> NoiseFile:
     """The sidecar's rules (parsed, so a typo fails before any traffic), or none."""
     if not path.is_file():
         return NoiseFile()
@@ -69,42 +107,92 @@ def read_noise(path: Path) -> NoiseFile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RetapeError(f"{path}: cannot read noise rules: {exc}") from None
-    unknown = sorted(set(data) - {"ignore", "interactions"})
+    unknown = sorted(set(data) - _TOP)
     if unknown:
-        raise RetapeError(f"{path}: unknown key {unknown[0]!r} (expected ignore, interactions)")
-    noise = NoiseFile(ignore=_strings(data.get("ignore", []), f"{path}: ignore"))
+        expected = ", ".join(sorted(_TOP))
+        raise RetapeError(f"{path}: unknown key {unknown[0]!r} (expected {expected})")
+    noise = NoiseFile(
+        ignore=_strings(data.get("ignore", []), f"{path}: ignore"),
+        shape=_strings(data.get("shape", []), f"{path}: shape"),
+        messages={k: v for k, v in data.items() if k in MESSAGE_KEYS},
+    )
+    noise.message_rules(base or MessageRules(), where=str(path))  # fail early on a bad value
     tables = data.get("interactions", {})
     if not isinstance(tables, dict):
         raise RetapeError(f"{path}: interactions: expected tables like [interactions.3]")
     for key, table in tables.items():
         where = f"{path}: [interactions.{key}]"
-        if not key.isdigit() or not isinstance(table, dict) or set(table) - {"ignore"}:
-            raise RetapeError(f"{where}: expected an interaction id with an ignore list")
-        noise.interactions[int(key)] = _strings(table.get("ignore", []), f"{where} ignore")
+        if not key.isdigit() or not isinstance(table, dict) or set(table) - _PER_INTERACTION:
+            raise RetapeError(
+                f"{where}: expected an interaction id with ignore/shape/learned lists"
+            )
+        noise.interactions[int(key)] = InteractionRules(
+            *(
+                _strings(table.get(name, []), f"{where} {name}")
+                for name in ("ignore", "shape", "learned")
+            )
+        )
     for ident in [None, *noise.interactions]:
         noise.rules_for(ident or 0, where=str(path))  # fail early on a bad rule
     return noise
 
 
-def _toml_list(values: list[str]) -> str:
+def _toml_list(values: list[str], notes: Mapping[str, str] | None = None) -> str:
     if not values:
         return "[]"
-    return "[\n" + "".join(f"  {json.dumps(v)},\n" for v in values) + "]"
+    notes = notes or {}
+    lines = []
+    for value in values:
+        note = notes.get(value)
+        comment = f"  # {_one_line(note)}" if note else ""
+        lines.append(f"  {json.dumps(value)},{comment}\n")
+    return "[\n" + "".join(lines) + "]"
 
 
-def dump_noise(noise: NoiseFile, *, cassette: str) -> str:
+def _one_line(text: str) -> str:
+    """A note fit for a TOML comment: what a server sent may hold anything."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)[:120]
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return _toml_list([str(v) for v in value])
+    return json.dumps(value)
+
+
+def dump_noise(
+    noise: NoiseFile, *, cassette: str, notes: Mapping[int, Mapping[str, str]] | None = None
+) -> str:
+    """The file's text; ``notes`` say where each learned rule's difference was seen."""
+    notes = notes or {}
     lines = [
-        f"# Ignore rules for {cassette}: JSON paths (and header:NAME) whose values",
-        "# differ between two runs of the same build. `retape replay --learn-noise` adds",
-        "# to this file and never removes a rule; edit freely (see docs/replay.md).",
+        f"# Rules for {cassette}. `ignore` and `shape` are yours (JSON paths, header:NAME);",
+        "# `learned` lists are written by `retape replay --learn-noise`, which replaces them",
+        "# each time it learns, dropping rules no longer needed. See docs/replay.md.",
         "",
         f"ignore = {_toml_list(noise.ignore)}",
     ]
+    if noise.shape:
+        lines.append(f"shape = {_toml_list(noise.shape)}")
+    lines += [f"{key} = {_toml_value(value)}" for key, value in noise.messages.items()]
     for ident, rules in noise.interactions.items():
-        lines += ["", f"[interactions.{ident}]", f"ignore = {_toml_list(rules)}"]
+        lines += ["", f"[interactions.{ident}]"]
+        if rules.ignore:
+            lines.append(f"ignore = {_toml_list(rules.ignore)}")
+        if rules.shape:
+            lines.append(f"shape = {_toml_list(rules.shape)}")
+        lines.append(f"learned = {_toml_list(rules.learned, notes.get(ident))}")
     return "\n".join(lines) + "\n"
 
 
-def write_noise(path: Path, noise: NoiseFile, *, cassette: str) -> None:
+def write_noise(
+    path: Path,
+    noise: NoiseFile,
+    *,
+    cassette: str,
+    notes: Mapping[int, Mapping[str, str]] | None = None,
+) -> None:
     """Replace the file atomically: a crash leaves the old rules or the new, never half."""
-    write_atomically(path, dump_noise(noise, cassette=cassette))
+    write_atomically(path, dump_noise(noise, cassette=cassette, notes=notes))

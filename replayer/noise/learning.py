@@ -7,13 +7,22 @@ least a second apart, so timestamps with one-second resolution differ too. With 
 ``recording`` baseline the recording itself is the first run: use it only against
 the build that was recorded, since every difference is taken as noise.
 
-Only field-level differences are learned (a JSON path, a header); a changed status or
-a message missing from a sequence is never noise. Learned rules are added to the
-cassette's sidecar (:mod:`replayer.noise_file`) and used at once by the judged run.
+Learned rules stay narrow, reviewable and current:
+
+- only field-level differences are learned (a JSON path, a header); a changed status,
+  a message missing from a sequence, or a whole body that differs is never noise
+  (:func:`~retape.replayer.compare.ignore.rule_for`), and is counted so the run can
+  say what it did not learn;
+- each rule is written under its interaction's ``learned`` list with a comment naming
+  where its difference was seen;
+- learning again replaces an interaction's ``learned`` list: a rule stays only while
+  it is still needed, either because the two passes differ there or because it still
+  hides a difference from the recording (a server's start time, say, which two
+  replays of one server share). Rules a person wrote (``ignore``) are never touched.
+
 The learning pass keeps each interaction's outcome until its second run is judged, so
 memory grows with the cassettes while learning (a one-off, reviewed step), unlike a
-plain replay. The passes are scheduled like any replay (:mod:`replayer.schedule`): the
-whole learning pass, then the gap, then the whole judged pass.
+plain replay. The passes are scheduled like any replay (:mod:`replayer.schedule`).
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
 from retape.replayer.compare.aspects import DEEP, compare_outcomes, recorded_outcome
-from retape.replayer.compare.ignore import IgnoreRules, learn
+from retape.replayer.compare.diff_json import Difference
+from retape.replayer.compare.ignore import IgnoreRules, covers, learn, rule_for, unlearnable
+from retape.replayer.compare.keys import MessageRules
 from retape.replayer.engine import Replayer, Source
 from retape.replayer.noise.file import noise_path, read_noise, write_noise
 from retape.replayer.results import Outcome
@@ -47,18 +58,27 @@ class NoiseBaseline(StrEnum):
 class NoiseLearner:
     pass_gap = PASS_GAP
 
-    def __init__(self, baseline: NoiseBaseline, *, message_key: str) -> None:
+    def __init__(
+        self,
+        baseline: NoiseBaseline,
+        *,
+        messages_for: Callable[[Source], MessageRules] = lambda cassette: MessageRules(),
+        base_rules: IgnoreRules | None = None,
+    ) -> None:
         self.baseline = baseline
-        self.message_key = message_key
+        self.messages_for = messages_for
+        self.base_rules = base_rules or IgnoreRules()  # project-wide and --ignore rules
         self._first: dict[tuple[str, int], Outcome] = {}
         self.learned: dict[str, dict[int, list[str]]] = {}
+        self.notes: dict[str, dict[int, dict[str, str]]] = {}
+        self.not_learned: list[tuple[str, int, Difference]] = []
 
     @property
     def first_pass(self) -> bool:
         return self.baseline is NoiseBaseline.REPLAY
 
     async def observe(self, replayer: Replayer, cassette: Source, interaction: Interaction) -> None:
-        outcome = await replayer.outcome(interaction)
+        outcome, _ = await replayer.session_outcome(cassette, interaction)
         outcome.details = {}
         self._first[(cassette.path or "", interaction.id)] = outcome
 
@@ -70,40 +90,68 @@ class NoiseLearner:
     def learn(
         self, cassette: Source, interaction: Interaction, outcome: Outcome, rules: IgnoreRules
     ) -> IgnoreRules:
-        """``rules`` plus what this interaction's two runs teach."""
+        """The rules for the judged run: the person's, plus what this interaction teaches."""
         reference = self._reference(cassette, interaction)
         if reference is None or reference.error or outcome.error:
             return rules
         if reference.status != outcome.status:
             return rules
-        differences = compare_outcomes(
-            reference,
-            outcome,
-            aspects=DEEP,
-            rules=rules,
-            message_key=self.message_key,
-            interaction=interaction if self.baseline is NoiseBaseline.RECORDING else None,
-        )
-        new = learn(differences, known=rules)
-        if not new:
-            return rules
-        self.learned.setdefault(cassette.path or "", {})[interaction.id] = new
-        return rules + IgnoreRules.parse(new, where="learned rule")
+        path = cassette.path or ""
+        noise = read_noise(noise_path(path)) if path else None
+        user = self.base_rules
+        if noise is not None:
+            user = user + noise.user_rules_for(interaction.id, where=str(noise_path(path)))
+        old = noise.learned_for(interaction.id) if noise is not None else []
+        messages = self.messages_for(cassette)
 
-    def save(self) -> list[tuple[Path, int]]:
-        """Add what was learned to each cassette's sidecar; ``(file, rules added)``."""
-        written: list[tuple[Path, int]] = []
+        def differences(expected: Outcome, recorded: bool) -> list[Difference]:
+            return compare_outcomes(
+                expected,
+                outcome,
+                aspects=DEEP,
+                rules=user,
+                messages=messages,
+                interaction=interaction if recorded else None,
+            )
+
+        noisy = differences(reference, self.baseline is NoiseBaseline.RECORDING)
+        new = learn(noisy, known=user)
+        notes = {rule_for(d): f"{d.aspect} {d.where}".strip() for d in reversed(noisy)}
+        if self.baseline is NoiseBaseline.REPLAY and old:
+            against_recording = differences(recorded_outcome(interaction), True)
+            for rule in old:
+                if rule not in new and any(covers(rule, d) for d in against_recording):
+                    new.append(rule)
+                    notes[rule] = "kept: still differs from the recording"
+        self.not_learned += [(path, interaction.id, d) for d in unlearnable(noisy)]
+        new = sorted(set(new))
+        if path and (new or old):
+            self.learned.setdefault(path, {})[interaction.id] = new
+            self.notes.setdefault(path, {})[interaction.id] = {
+                rule: note for rule, note in notes.items() if rule in new and note
+            }
+        return user + IgnoreRules.parse(new, where="learned rule")
+
+    def save(self) -> list[tuple[Path, int, int]]:
+        """Rewrite each cassette's sidecar; ``(file, rules learned, rules dropped)``."""
+        written: list[tuple[Path, int, int]] = []
         for cassette, learned in self.learned.items():
             path = noise_path(cassette)
             try:
-                # pytest-xdist workers learn from one cassette side by side: read, merge and
-                # write under a lock on the cassette, so no worker's rules are lost.
+                # pytest-xdist workers learn from one cassette side by side: read, replace
+                # their interactions' lists and write under a lock on the cassette, so no
+                # worker's rules are lost.
                 with _locked(cassette):
-                    noise = read_noise(path).merged(learned)
-                    write_noise(path, noise, cassette=Path(cassette).name)
+                    before = read_noise(path)
+                    noise = before.relearned(learned)
+                    notes = self.notes[cassette]
+                    write_noise(path, noise, cassette=Path(cassette).name, notes=notes)
             except OSError as exc:
                 raise RetapeError(f"{path}: cannot write noise rules: {exc.strerror}") from None
-            written.append((path, sum(len(rules) for rules in learned.values())))
+            dropped = sum(
+                len(set(before.learned_for(ident)) - set(rules)) for ident, rules in learned.items()
+            )
+            written.append((path, sum(len(rules) for rules in learned.values()), dropped))
         return written
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from retape.replayer.report.text import format_differences
+from retape.replayer.report.text import format_differences, printable_lines
 from retape.replayer.results import Result, Summary, Tally
 
 # Characters XML 1.0 cannot carry at all; a recorded path could hold them.
@@ -32,7 +32,9 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _xml_safe(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    """Escaped like the text report (no control or bidi character from a cassette), and
+    without what XML 1.0 cannot carry."""
+    return _NOT_XML.sub("\ufffd", printable_lines(text))
 
 
 def _testcase(cassette: str, row: Result) -> ET.Element:

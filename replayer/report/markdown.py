@@ -15,7 +15,7 @@ from retape.replayer.auth.credentials import Credentials
 from retape.replayer.auth.probes import Probe
 from retape.replayer.compare.aspects import messages_note
 from retape.replayer.report.reproduce import curl_command, shown_credentials, websocket_script
-from retape.replayer.report.text import format_differences
+from retape.replayer.report.text import format_differences, printable, printable_lines
 from retape.replayer.results import Result, Summary
 
 from retape.cassette.model import Cassette, Interaction
@@ -24,13 +24,14 @@ MAX_REPRODUCER = 20_000  # characters; past this the cassette is the better atta
 
 
 def _code(text: str) -> str:
-    """Inline code that survives backticks and table pipes in recorded paths."""
-    text = text.replace("|", "\\|").replace("\n", " ")
+    """Inline code that survives backticks, table pipes and control characters."""
+    text = printable(text.replace("\n", " ")).replace("|", "\\|")
     fence = "``" if "`" in text else "`"
     return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
 
 
 def _block(text: str, language: str = "") -> str:
+    text = printable_lines(text)
     fence = "```"
     while fence in text:
         fence += "`"
@@ -52,7 +53,8 @@ def _sent(interaction: Interaction, result: Result, live: Credentials) -> str:
         what += (
             f", then the {sent} recorded client messages"
             if probe is None
-            else " (a probe sends no messages: it closes at once if accepted)"
+            else " (if accepted, a probe plays the first turn only: served, or closed by the"
+            " server?)"
         )
     return what
 
@@ -66,7 +68,7 @@ def _got(result: Result) -> str:
     elif result.differences and result.status_matched:
         got += f", with {result.problem}"
     note = messages_note(result.details)
-    return f"{got}; {note}" if note else got
+    return printable(f"{got}; {note}" if note else got).replace("|", "\\|")
 
 
 def _section(result: Result, interaction: Interaction | None, live: Credentials) -> list[str]:

@@ -16,6 +16,8 @@ import shlex
 
 from retape.replayer.auth.credentials import Credentials
 from retape.replayer.auth.probes import Probe, probe_credentials
+from retape.replayer.compare.keys import MessageRules
+from retape.replayer.conversation import plan
 from retape.replayer.net.http import HOP_BY_HOP, RECOMPUTED
 from retape.replayer.net.websocket import HANDSHAKE_MANAGED, subprotocols_of
 
@@ -100,47 +102,101 @@ def _python_header(header: Header) -> str:
     return f"({name!r}, {' + '.join(pieces)})"
 
 
-def websocket_script(interaction: Interaction, *, live: Credentials, probe: Probe | None) -> str:
+_K8S = "base64url.bearer.authorization.k8s.io."
+
+
+def _subprotocols_expression(offered: list[str]) -> str:
+    """The offer as Python source; a redacted token is read from ``$TOKEN``."""
+    if not offered:
+        return "None"
+    items = []
+    for item in offered:
+        if not PLACEHOLDER_RE.search(item):
+            items.append(repr(item))
+        elif item.startswith(_K8S):
+            encoded = 'base64.urlsafe_b64encode(os.environ["TOKEN"].encode()).decode().rstrip("=")'
+            items.append(f"{_K8S!r} + {encoded}")
+        else:
+            items.append('os.environ["TOKEN"]')
+    return "[" + ", ".join(items) + "]"
+
+
+def _turns(interaction: Interaction, rules: MessageRules) -> list[str]:
+    """The conversation as the replay plays it (:func:`replayer.conversation.plan`): per
+    turn, the messages to send, how many the server answered, and the message kinds
+    that ended its answer."""
+    steps = []
+    for turn in plan(interaction, rules=rules, timeout=10.0).turns:
+        sends = [repr(interaction.messages[i].payload()) for i in turn.client]
+        ends = sorted({e.key for e in turn.terminals})
+        sent = "[" + ", ".join(sends) + "]"
+        steps.append(f"({sent}, {len(turn.server)}, {ends!r}),")
+    return steps
+
+
+def websocket_script(
+    interaction: Interaction,
+    *,
+    live: Credentials,
+    probe: Probe | None,
+    rules: MessageRules | None = None,
+) -> str:
     """A shell here-document running a Python websocket client through the recording."""
     request = interaction.request
     credentials = shown_credentials(interaction, live, probe)
     headers = credentials.headers_for(request, drop=HANDSHAKE_MANAGED)
-    steps: list[str] = []
-    if probe is None and interaction.accepted:
-        for message in interaction.messages:
-            if message.sender == "client":
-                steps.append(f"{message.payload()!r},")
-                continue
-            kind = message.value.get("type") if isinstance(message.value, dict) else None
-            steps.append(f"None,  # recorded: {kind}" if isinstance(kind, str) else "None,")
-    offered = subprotocols_of(request.headers)
+    rules = rules or MessageRules()
+    turns = _turns(interaction, rules) if probe is None and interaction.accepted else []
+    offered = _subprotocols_expression(subprotocols_of(request.headers))
     url = f'os.environ["TARGET"].replace("http", "ws", 1) + {request.path!r}'
     lines = [
-        "import asyncio, os",
+        "import asyncio, base64, json, os",
         "from websockets.asyncio.client import connect",
-        "from websockets.exceptions import InvalidStatus",
+        "from websockets.exceptions import ConnectionClosed, InvalidStatus",
         "",
         f"URL = {url}",
         "HEADERS = [" + ", ".join(_python_header(h) for h in headers) + "]",
-        "# The recorded conversation: None = print one server message, else send it.",
-        "STEPS = [" + "".join(f"\n    {step}" for step in steps) + ("\n]" if steps else "]"),
+        f"KEY = {list(rules.key)!r}  # the field naming a message's kind",
+        "# The recorded conversation, turn by turn: the client's messages, then how many",
+        "# the server answered and the kinds of message that ended its answer.",
+        "TURNS = [" + "".join(f"\n    {step}" for step in turns) + ("\n]" if turns else "]"),
+        "",
+        "",
+        "def kind(text):",
+        "    try:",
+        "        value = json.loads(text)",
+        "    except (TypeError, ValueError):",
+        "        return None",
+        "    for part in KEY:",
+        "        value = value.get(part) if isinstance(value, dict) else None",
+        "    return value",
         "",
         "",
         "async def main():",
         "    try:",
         "        ws = await connect(URL, additional_headers=HEADERS,"
-        f" subprotocols={offered or None!r}, open_timeout=10)",
+        f" subprotocols={offered}, open_timeout=10)",
         "    except InvalidStatus as exc:",
         '        print("handshake refused:", exc.response.status_code, exc.response.body[:500])',
         "        return",
         '    print("handshake accepted: 101")',
         "    async with ws:",
-        "        for step in STEPS:",
-        "            if step is None:",
-        '                print("<", await asyncio.wait_for(ws.recv(), 10))',
-        "            else:",
-        '                print(">", step)',
-        "                await ws.send(step)",
+        "        try:",
+        "            for sends, count, ends in TURNS:",
+        "                for message in sends:",
+        '                    print(">", message)',
+        "                    await ws.send(message)",
+        "                for got in range(1, 10_000):",
+        "                    if not ends and got > count:",
+        "                        break",
+        "                    reply = await asyncio.wait_for(ws.recv(), 10)",
+        '                    print("<", reply)',
+        "                    if kind(reply) in ends:",
+        "                        break",
+        "        except ConnectionClosed as exc:",
+        '            print("closed by the server:", exc.rcvd)',
+        "        except asyncio.TimeoutError:",
+        '            print("no server message within 10s")',
         "",
         "",
         "asyncio.run(main())",

@@ -23,9 +23,19 @@ SHOWN_DIFFERENCES = 20
 
 
 def _printable(text: str) -> str:
+    """Control, format (bidi overrides such as U+202E) and separator characters escaped:
+    text from a cassette or a target can neither drive a terminal nor reorder a line."""
     if text.isprintable():  # nearly every row: one C scan instead of a loop per character
         return text
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+
+
+printable = _printable
+
+
+def printable_lines(text: str) -> str:
+    """:func:`printable` for each line of a multi-line text, line breaks kept."""
+    return "\n".join(_printable(line) for line in text.split("\n"))
 
 
 def format_result(result: Result) -> str:
@@ -35,9 +45,10 @@ def format_result(result: Result) -> str:
         f"{result.verdict:<5}  {result.cassette} #{result.id}  "
         f"{result.type} {result.method} {result.path}{probe}  {result.problem}"
     )
-    remarks = [
-        str(r) for r in (messages_note(result.details), result.details.get("credentials")) if r
-    ]
+    # A failed session or a probe says what happened in its problem already.
+    said = result.session_failed or (result.probe and result.session)
+    note = None if said else messages_note(result.details)
+    remarks = [str(r) for r in (note, result.details.get("credentials")) if r]
     if remarks:
         line += f"  ({'; '.join(remarks)})"
     return _printable(line)
@@ -52,9 +63,19 @@ def format_differences(result: Result, *, limit: int = SHOWN_DIFFERENCES) -> lis
     return lines
 
 
+def format_session(result: Result) -> list[str]:
+    """What the session changed in a row: live values substituted, correlations that
+    matched nothing (``uses:`` in the cassette; docs/replay.md "Stateful sessions")."""
+    lines = [_printable(s) for s in result.substitutions]
+    for note in result.details.get("correlations_unmatched") or []:
+        lines.append(_printable(f"correlation matched nothing: {note}"))
+    return lines
+
+
 def format_failure(result: Result) -> str:
-    """The row line and, indented under it, its differences."""
-    return "\n".join([format_result(result), *(INDENT + x for x in format_differences(result))])
+    """The row line and, indented under it, what the session substituted and the diff."""
+    lines = [*format_session(result), *format_differences(result)]
+    return "\n".join([format_result(result), *(INDENT + x for x in lines)])
 
 
 def format_summary(summary: Summary, *, differences: bool = False) -> str:
@@ -125,6 +146,8 @@ class TextReport:
 
     def result(self, result: Result) -> None:
         self._emit(format_result(result), style=_STYLES[result.verdict], prefix=5)
+        for line in format_session(result):
+            self._emit(INDENT + line, style="cyan")
         if not result.ok:
             for line in format_differences(result):
                 self._emit(INDENT + line, style="yellow")

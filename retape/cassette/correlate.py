@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import unquote_plus
 
 from retape.cassette.model import Correlation, Header, Interaction, header_value
 from retape.cassette.refs import Part, Source, Target
@@ -238,6 +239,15 @@ def set_cookies(headers: Iterable[Header]) -> list[tuple[str, str]]:
     return found
 
 
+def _decoded(text: str) -> str:
+    """A path, query or form as text with its percent-encoding undone too, so a value is
+    found however it was encoded (``2|ab`` sent as ``2%7Cab``)."""
+    if "%" not in text and "+" not in text:
+        return text
+    plain = unquote_plus(text)
+    return text if plain == text else f"{text} {plain}"
+
+
 def _media(headers: list[Header]) -> str:
     return (header_value(headers, "content-type") or "").split(";", 1)[0].strip().lower()
 
@@ -355,7 +365,7 @@ class Correlator:
 
     def _client_strings(self, interaction: Interaction) -> Iterator[tuple[Target, str]]:
         request = interaction.request
-        yield Target("path"), request.path
+        yield Target("path"), _decoded(request.path)
         for name, value in request.headers:
             if name.lower() not in _SKIP_CLIENT_HEADERS:
                 yield Target("header", name=name.lower()), value
@@ -366,7 +376,7 @@ class Correlator:
                     if isinstance(leaf, str) and not _kind_key(parts):
                         yield Target("body", path=parts), leaf
             elif body.kind == "text":
-                yield Target("body"), str(body.value)
+                yield Target("body"), _decoded(str(body.value))
 
     def _message_strings(self, index: int, value: Any, kind: str) -> Iterator[tuple[Target, str]]:
         if kind == "json":
@@ -386,6 +396,14 @@ class Correlator:
             seen.append(text)
         for text in seen:  # after the search: a value sent twice in one request still counts
             self._remember_client(text)
+
+    def forget(self, ident: int) -> None:
+        """Drop what interaction ``ident`` offered (it was never written)."""
+        for value in [v for v, c in self._candidates.items() if c.source.id == ident]:
+            del self._candidates[value]
+            bucket = self._by_prefix.get(value[:_PREFIX], [])
+            if value in bucket:
+                bucket.remove(value)
 
     # -- one interaction ----------------------------------------------------------------------
 

@@ -23,6 +23,39 @@ Sender = Literal["client", "server"]
 InteractionType = Literal["http", "websocket"]
 
 _JSON_TYPES = ("application/json", "+json")
+# JSON nested deeper than this is not read as JSON (validate.MAX_JSON_DEPTH says why).
+MAX_JSON_DEPTH = 200
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH`: read as text, never walked."""
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Iteratively: is ``value`` nested deeper than ``limit``? (No recursion to overflow.)"""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` for untrusted text (a server, a cassette): deep nesting is a
+    :class:`TooDeep` ValueError, never a RecursionError that ends the run."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise TooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if isinstance(value, dict | list) and _depth_over(value, MAX_JSON_DEPTH):
+        raise TooDeep(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 # Control characters a YAML block string cannot hold (tab, LF and CR it can).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -102,7 +135,7 @@ class Body:
         text = _as_text(data)
         if text is not None and _is_json_type(content_type):
             try:
-                return cls("json", json.loads(text), content_encoding)
+                return cls("json", loads_json(text), content_encoding)
             except ValueError:
                 pass
         if text is not None:
@@ -241,7 +274,7 @@ class Message:
     def from_frame(cls, sender: Sender, at: float, content: bytes | str) -> Message:
         if isinstance(content, str):
             try:
-                parsed = json.loads(content)
+                parsed = loads_json(content)
             except ValueError:
                 return cls(sender, at, "text", content)
             if isinstance(parsed, dict | list):

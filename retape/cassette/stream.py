@@ -40,7 +40,7 @@ from retape.cassette import fastload
 from retape.cassette.errors import CassetteError
 from retape.cassette.load import load_cassette, open_checked, parse_yaml
 from retape.cassette.locate import Locator
-from retape.cassette.model import Interaction, Recording
+from retape.cassette.model import Correlation, Interaction, Recording
 from retape.cassette.validate import validate_data
 
 ITEM_PREFIX = "retape: 1\ninteractions:\n"  # each item is read as a cassette of one
@@ -305,6 +305,9 @@ class CassetteStream:
     whole: bool = False
     signature: tuple[int, int, int] = field(default=(0, 0, 0), repr=False)
     slow: frozenset[int] | None = field(default=None, repr=False)  # see _Reader
+    # Every correlation (``uses:``) with the method of the interaction holding it, kept
+    # from the validating pass: replay needs to know what to capture before it streams.
+    correlations: tuple[tuple[str, Correlation], ...] = field(default=(), repr=False)
 
     def __iter__(self) -> Iterator[Interaction]:
         if _signature(self.path) != self.signature:
@@ -334,8 +337,11 @@ def open_cassette(path: str | Path) -> CassetteStream:
     name = str(path)
     signature = _signature(name) if Path(name).is_file() else (0, 0, 0)
     reader = _Reader(name)
-    for _ in reader:
-        pass
+    correlations: list[tuple[str, Correlation]] = []
+    for interaction in reader:
+        correlations.extend((interaction.request.method, c) for c in interaction.uses)
     whole = reader.total > reader.streamed
     slow = frozenset(reader.slow)
-    return CassetteStream(name, reader.recording, reader.total, whole, signature, slow)
+    return CassetteStream(
+        name, reader.recording, reader.total, whole, signature, slow, tuple(correlations)
+    )

@@ -19,17 +19,30 @@ from typing import TYPE_CHECKING, Any
 
 from retape.cassette.errors import CassetteError
 from retape.cassette.locate import Locator
+from retape.cassette.model import MAX_JSON_DEPTH  # deeper JSON would overflow its walkers
 from retape.cassette.refs import RefError, Source, Target
 
 if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
-# Deeper JSON would overflow the recursion of anything that walks or serialises it.
-MAX_JSON_DEPTH = 200
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_MESSAGES",
+    "MAX_SECONDS",
+    "format_place",
+    "json_problem",
+    "schema",
+    "validate_data",
+]
+
+
 # Seconds (``at``, ``duration``): finite, and at most about 11.5 days, so ``--speed`` can
 # never be told to wait forever (the schema says the maximum; NaN needs saying here).
 MAX_SECONDS = 1_000_000
+# Messages in one websocket interaction: a session is loaded whole for its replay, so
+# this bounds what one interaction can cost (docs/security.md).
+MAX_MESSAGES = 1_000_000
 
 _TYPE_NAMES = {
     "integer": "an integer",
@@ -232,6 +245,10 @@ def semantic_problem(data: dict[str, Any]) -> Problem | None:
         for key in ("at", "duration"):
             if not _finite(interaction.get(key, 0)):
                 return ["interactions", index, key], "expected a finite number of seconds"
+        if len(interaction.get("messages") or ()) > MAX_MESSAGES:
+            return ["interactions", index, "messages"], (
+                f"more than {MAX_MESSAGES} messages in one session"
+            )
         for number, message in enumerate(interaction.get("messages") or []):
             if not _finite(message.get("at", 0)):
                 return ["interactions", index, "messages", number, "at"], (

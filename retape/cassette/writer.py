@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from retape.cassette.dump import dump_header, dump_interaction
@@ -21,6 +22,7 @@ from retape.cassette.errors import CassetteError
 from retape.cassette.load import load_text, read_text
 from retape.cassette.model import Interaction, Recording
 from retape.cassette.redact import highest_placeholder
+from retape.common.files import write_atomically
 
 
 class CassetteWriter:
@@ -102,3 +104,18 @@ class CassetteWriter:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = -1
+
+
+def rewrite_interactions(path: Path, change: Callable[[Interaction], Interaction]) -> None:
+    """Rewrite a closed cassette atomically with ``change`` applied to every interaction,
+    reading and writing one interaction at a time."""
+    from retape.cassette.stream import iter_interactions, open_cassette
+
+    recording = open_cassette(path).recording
+
+    def pieces() -> Iterable[str]:
+        yield dump_header(recording)
+        for interaction in iter_interactions(path):
+            yield dump_interaction(change(interaction))
+
+    write_atomically(path, pieces())

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
+def write_atomically(path: Path, text: str | Iterable[str], *, mode: int | None = None) -> None:
     """Replace ``path`` with ``text`` (UTF-8): temporary file, fsync, rename, fsync the folder.
 
-    The file keeps its permissions; a new one gets ``mode`` (0o644 by default).
+    The file keeps its permissions; a new one gets ``mode`` (0o644 by default). ``text``
+    may be an iterable of pieces, written as they come (a large rewrite is never whole).
     """
     if path.exists():
         mode = path.stat().st_mode & 0o777
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            for piece in [text] if isinstance(text, str) else text:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644 if mode is None else mode)

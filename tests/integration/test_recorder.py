@@ -302,7 +302,8 @@ def test_https_upstream_with_self_signed_cert_is_refused_by_default(tls_upstream
         assert httpx.get(rec.url + "/hello", timeout=TIMEOUT).status_code == 502
         code, output = rec.stop()
     assert code == 0
-    assert "not recorded: GET /hello failed" in output
+    assert "not recorded: GET request failed" in output
+    assert "/hello" not in output  # no path in the log: it may carry a token
     assert load_cassette(rec.out).interactions == []
 
 

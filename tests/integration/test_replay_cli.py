@@ -392,7 +392,7 @@ def test_target_path_prefix_goes_before_every_recorded_path(tmp_path: Path) -> N
     assert [r["actual_status"] for r in rows_of(tmp_path / "r.json")] == [404, 403]
 
 
-def test_server_closing_the_conversation_early_is_a_note_not_a_crash(tmp_path: Path) -> None:
+def test_server_closing_the_conversation_early_fails_the_row_not_the_run(tmp_path: Path) -> None:
     async def one_message_then_close(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
         await send({"type": "websocket.accept"})
@@ -403,12 +403,14 @@ def test_server_closing_the_conversation_early_is_a_note_not_a_crash(tmp_path: P
     report = tmp_path / "r.json"
     with serve(one_message_then_close) as base:
         result = replay(str(cassette), "--target", base, "--json", str(report))
+    assert result.returncode == 1, result.stdout + result.stderr
     [row] = rows_of(report)
-    assert (row["actual_status"], row["error"]) == (101, None)
+    assert (row["actual_status"], row["error"], row["ok"]) == (101, None, False)
     details = row["details"]
     assert (details["server_messages_received"], details["server_messages_expected"]) == (1, 11)
-    assert "1011" in details["note"]
-    assert "received 1 of 11 server messages" in result.stdout
+    assert "1011 (internal error) boom" in details["note"]
+    assert row["ws_problem"].startswith("closed 1011 after 1 of 11 server messages")
+    assert "  closed 1011 after 1 of 11 server messages" in result.stdout
 
 
 # --- failures that are rows, and failures that are usage errors --------------------------------

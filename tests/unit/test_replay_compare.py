@@ -24,7 +24,13 @@ from retape.replayer.compare.headers import compare_headers
 from retape.replayer.compare.ignore import IgnoreRules, learn, parse_rule
 from retape.replayer.compare.messages import compare_messages
 from retape.replayer.config import load_config
-from retape.replayer.noise.file import NoiseFile, dump_noise, noise_path, read_noise
+from retape.replayer.noise.file import (
+    InteractionRules,
+    NoiseFile,
+    dump_noise,
+    noise_path,
+    read_noise,
+)
 from retape.replayer.report.markdown import render_markdown
 from retape.replayer.report.reproduce import curl_command, websocket_script
 from retape.replayer.results import Outcome, Result, Summary
@@ -131,18 +137,31 @@ def test_a_missing_message_is_never_learned_as_noise() -> None:
     assert learn(found) == []
 
 
-def test_noise_file_round_trips_and_merges(tmp_path: Path) -> None:
+def test_noise_file_round_trips_and_relearning_replaces_only_learned_rules(
+    tmp_path: Path,
+) -> None:
     path = noise_path(tmp_path / "chat.yaml")
     assert path.name == "chat.noise.toml"
     assert read_noise(path) == NoiseFile()
-    noise = NoiseFile(ignore=["$..event_id"]).merged({3: ["$.id", "$.created"]})
-    path.write_text(dump_noise(noise, cassette="chat.yaml"))
-    again = read_noise(path).merged({3: ["$.id"], 5: ["header:x-trace"]})
+    mine = {3: InteractionRules(ignore=["$.mine"])}
+    noise = NoiseFile(ignore=["$..event_id"], interactions=mine).relearned(
+        {3: ["$.id", "$.created"]}
+    )
+    path.write_text(dump_noise(noise, cassette="chat.yaml", notes={3: {"$.id": "body"}}))
+    assert '"$.id",  # body' in path.read_text()
+    again = read_noise(path).relearned({3: ["$.id"], 5: ["header:x-trace"]})
     assert again.ignore == ["$..event_id"]
-    assert again.interactions == {3: ["$.created", "$.id"], 5: ["header:x-trace"]}
+    assert again.interactions == {
+        3: InteractionRules(ignore=["$.mine"], learned=["$.id"]),  # $.created dropped
+        5: InteractionRules(learned=["header:x-trace"]),
+    }
     rules = again.rules_for(5)
     assert rules.ignores(("session", "event_id")) and rules.ignores_header("X-Trace")
     assert not again.rules_for(4).ignores(("id",))
+    assert again.user_rules_for(3).ignores(("mine",)) and not again.user_rules_for(3).ignores(
+        ("id",)
+    )
+    assert again.relearned({5: []}).interactions.keys() == {3}  # nothing left: table gone
 
 
 @pytest.mark.parametrize(
@@ -185,6 +204,7 @@ def test_sse_compared_as_an_event_sequence() -> None:
             {"id": f"c-{n}", "choices": [{"delta": {}, "finish_reason": r}]}
             for n, r in enumerate(reasons)
         ]
+        events.insert(1, {"note": "not a chunk"})
         return "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
 
     assert [d.key for d in parse_sse(": comment\nevent: ping\ndata: 1\n\ndata: [DONE]\n\n")] == [
@@ -201,7 +221,7 @@ def test_sse_compared_as_an_event_sequence() -> None:
         read_content("sse", stream(None, "stop")), read_content("sse", stream(None, "length")),
         rules=rules,
     )  # fmt: skip
-    assert texts(changed) == ['event 2 (message) $.choices[0].finish_reason: "stop" -> "length"']
+    assert texts(changed) == ['event 3 (message) $.choices[0].finish_reason: "stop" -> "length"']
 
 
 def test_json_expected_but_text_came_back() -> None:
@@ -326,7 +346,7 @@ def test_probe_row_reads_as_a_security_failure() -> None:
     assert set(data) == {
         "cassette", "id", "probe", "type", "method", "path", "expected_status",
         "expected_statuses", "actual_status", "ok", "error", "error_kind", "failure",
-        "differences", "duration", "details",
+        "differences", "substitutions", "duration", "details",
     }  # fmt: skip
 
 
@@ -383,10 +403,11 @@ def test_reproducers_never_hold_the_credential() -> None:
     body = script.split("\n", 1)[1].rsplit("\n", 1)[0]
     compile(body, "reproducer", "exec")  # valid Python
     assert "('Authorization', 'Bearer ' + os.environ[\"TOKEN\"])" in body
-    assert "None,  # recorded: session.created" in body
+    assert "([], 1, [])," in body  # turn 1: nothing to send, the server greets once
+    assert """(['{"type":"session.update"}'], 1, []),""" in body
     assert "subprotocols=['realtime']" in body
     probe = websocket_script(realtime(), live=live, probe=Probe.WRONG_CREDENTIAL)
-    assert "STEPS = []" in probe and "Bearer retape-wrong-credential" in probe
+    assert "TURNS = []" in probe and "Bearer retape-wrong-credential" in probe
 
 
 def test_markdown_report_explains_a_failing_websocket_probe() -> None:

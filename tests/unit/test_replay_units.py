@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from retape.replayer.auth.credentials import MASK, Credentials, credentials_from_args
 from retape.replayer.compare.aspects import messages_note, passed
+from retape.replayer.conversation import close_args
 from retape.replayer.net.http import encode_body
 from retape.replayer.net.target import parse_target
-from retape.replayer.net.websocket import close_args, subprotocols_of
+from retape.replayer.net.websocket import subprotocols_of
 from retape.replayer.report.text import TextReport, format_result, format_summary, wants_colour
 from retape.replayer.results import Result, Summary
 
