@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from retape.cassette.rules import PLACEHOLDER_RE
+
 Part = str | int
 Parts = tuple[Part, ...]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -156,6 +158,11 @@ def same(expected: Any, actual: Any) -> bool:
     return type(expected) is type(actual) and expected == actual
 
 
+def _redacted(value: Any) -> bool:
+    """A recorded leaf that is wholly a ``<redacted:N>`` placeholder."""
+    return isinstance(value, str) and PLACEHOLDER_RE.fullmatch(value) is not None
+
+
 def diff_json(
     expected: Any,
     actual: Any,
@@ -200,6 +207,8 @@ def diff_json(
                 left, right = Shape(_kind(exp)), Shape(_kind(act))
                 found.append(Difference(aspect, where, format_path(parts), left, right, parts))
             return
+        if _redacted(exp) and act is not MISSING and not isinstance(act, dict | list):
+            return  # the recording kept no value here (a secret), so there is none to compare
         if exp is MISSING or act is MISSING or not same(exp, act):
             found.append(Difference(aspect, where, format_path(parts), exp, act, parts, assembled))
 

@@ -430,3 +430,16 @@ def test_markdown_report_explains_a_failing_websocket_probe() -> None:
 
 def test_missing_value_renders_as_absent() -> None:
     assert repr(MISSING) == "(absent)"
+
+
+def test_a_redacted_recorded_leaf_matches_any_live_value_but_not_a_missing_one() -> None:
+    """The recording kept no value under a placeholder (a minted secret): nothing to compare."""
+    recorded = {"client_secret": {"value": "<redacted:2>", "expires_at": "<redacted:3>"}}
+    assert diff_json(recorded, {"client_secret": {"value": "ek_live", "expires_at": 17}}) == []
+    missing = diff_json(recorded, {"client_secret": {"expires_at": 17}})
+    assert [d.path for d in missing] == ["$.client_secret.value"]
+    changed_shape = diff_json(
+        recorded, {"client_secret": {"value": {"nested": 1}, "expires_at": 1}}
+    )
+    assert [d.path for d in changed_shape] == ["$.client_secret.value"]  # not a leaf any more
+    assert diff_json({"note": "sent <redacted:1> here"}, {"note": "sent x here"}) != []
