@@ -102,7 +102,9 @@ class Sink:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._room: asyncio.Event | None = None
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "retape.recorder.sink"],
+            # -P: the installed retape, never a retape/ folder in the working directory
+            # (a checkout, or a user's project) that -m would put first on sys.path.
+            [sys.executable, "-P", "-m", "retape.recorder.sink"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             bufsize=0,

@@ -431,6 +431,7 @@ async def replay_cassettes(
                 emit=emit,
                 pacing=pacing,
                 deadline_at=replayer.deadline_at,
+                keeps_order=lambda cassette: bool(plan_of(cassette)),  # --unordered spares it
             )
 
         if learner is not None and learner.first_pass:

@@ -289,7 +289,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "unordered",
         "let a cassette's interactions run at the same time (only when none depends "
-        "on an earlier one)",
+        "on an earlier one; a cassette with correlations keeps its order)",
         PACING,
         switch=True,
         not_in_pytest=_ITEMS_ALONE,

@@ -139,6 +139,7 @@ class _Run(Generic[Source, Row]):
     slots: asyncio.Semaphore
     group: asyncio.TaskGroup
     deadline_at: float | None = None
+    keeps_order: Callable[[Source], bool] = lambda source: False
 
     async def lane(self, index: int, source: Source) -> None:
         loop = asyncio.get_running_loop()
@@ -157,7 +158,7 @@ class _Run(Generic[Source, Row]):
                     await asyncio.sleep(due - loop.time())
             await self.order.admit(index, seq)
             await self.slots.acquire()  # before reading on: at most this many held
-            if self.pacing.ordered:
+            if self.pacing.ordered or self.keeps_order(source):
                 await self.run(index, seq, source, interaction)
             else:
                 self.group.create_task(self.run(index, seq, source, interaction))
@@ -181,11 +182,14 @@ async def run_units(
     emit: Callable[[Row], None],
     pacing: Pacing,
     deadline_at: float | None = None,
+    keeps_order: Callable[[Source], bool] = lambda source: False,
 ) -> None:
     """Run ``unit`` for every interaction ``read`` yields from each source; ``emit`` each
     row in recorded order. The first exception (a :class:`RetapeError` first) stops
     everything and is raised as itself. ``deadline_at`` (loop time) cuts ``speed``
-    waits short: the units still run, to report themselves as not run."""
+    waits short: the units still run, to report themselves as not run. A source for
+    which ``keeps_order`` is true runs one interaction at a time even when the pacing
+    is unordered (a stateful session: later requests need what earlier ones return)."""
     order: InOrder[Row] = InOrder(emit, window=pacing.window)
     lanes = asyncio.Semaphore(pacing.concurrency)
 
@@ -198,7 +202,7 @@ async def run_units(
     try:
         async with asyncio.TaskGroup() as group:
             slots = asyncio.Semaphore(pacing.concurrency)
-            run = _Run(read, unit, pacing, order, slots, group, deadline_at)
+            run = _Run(read, unit, pacing, order, slots, group, deadline_at, keeps_order)
             for index, source in enumerate(sources):
                 await lanes.acquire()
                 group.create_task(lane(run, index, source))

@@ -150,6 +150,12 @@ def record_session(out: Path, *, token: str, root: Path, home: Path) -> Path:
     return out
 
 
+def session_id_placeholders(cassette: Path) -> list[str]:
+    """The placeholders the client-chosen ``session_id=`` of the channels URL became: the
+    name says session, so it is redacted like a credential and replay needs a value."""
+    return sorted(set(re.findall(r"session_id=<redacted:(\d+)>", cassette.read_text())))
+
+
 def password_placeholder(cassette: Path) -> str:
     """The number of the placeholder the login form's password (the token) became."""
     found = re.search(r"password=<redacted:(\d+)>", cassette.read_text())

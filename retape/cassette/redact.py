@@ -114,6 +114,9 @@ class Redactor:
     def placeholder(self, secret: str, rule: str = "secret") -> str:
         if PLACEHOLDER_RE.fullmatch(secret.strip()):
             return secret  # already redacted: redaction is idempotent
+        # One number per secret in any of its forms: an _xsrf cookie and the same value
+        # percent-encoded in a login form are one secret, so one correlation can link them.
+        secret = self._secret_of.get(secret, secret)
         digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).digest()
         if digest not in self._numbers:
             self._numbers[digest] = self._next
@@ -158,8 +161,7 @@ class Redactor:
     def _replace(self, text: str, spans: list[Span]) -> str:
         for span in reversed(spans):
             found = text[span.start : span.end]
-            secret = self._secret_of.get(found, found) if span.rule == KNOWN else found
-            text = text[: span.start] + self.placeholder(secret, span.rule) + text[span.end :]
+            text = text[: span.start] + self.placeholder(found, span.rule) + text[span.end :]
         return text
 
     def text(self, text: str, *, params: bool = False, view: str | None = None) -> str:

@@ -23,6 +23,7 @@ from tests.jupyter_support import (
     password_placeholder,
     record_session,
     running_kernels,
+    session_id_placeholders,
 )
 from tests.support import retape
 
@@ -37,13 +38,19 @@ def cassette(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_session(base / "jupyter.yaml", token=token, root=base / "root", home=base)
 
 
+def _session_secrets(cassette: Path) -> list[str]:
+    """``--secret N=VAR`` for each redacted session_id: any fresh id will do for Jupyter."""
+    return [f"--secret={n}=JUPYTER_SESSION_ID" for n in session_id_placeholders(cassette)]
+
+
 def _replay(cassette: Path, base: str, token: str, report: Path):
     return retape(
         "replay", str(cassette), "--target", base, "--timeout", "20",
         "--secret", f"{password_placeholder(cassette)}={TOKEN_ENV}",
+        *_session_secrets(cassette),
         "--header", f"Authorization: token ${{{TOKEN_ENV}}}",
         "--json", str(report),
-        env={TOKEN_ENV: token},
+        env={TOKEN_ENV: token, "JUPYTER_SESSION_ID": secrets.token_hex(16)},
         timeout=240,
     )  # fmt: skip
 
@@ -87,3 +94,30 @@ def test_a_regressed_server_fails_the_chain(cassette: Path, tmp_path: Path) -> N
         result = _replay(cassette, base, token, tmp_path / "report.json")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "needs kernel id from #4 $.id, which this run did not return" in result.stdout
+
+
+def test_its_kernel_messages_compare_green_on_a_fresh_server(
+    cassette: Path, tmp_path: Path
+) -> None:
+    """Issue 13 on issue 11's replay: the kernel id carried over, not patched in by hand;
+    replies matched by their parent's msg_id, status counts free (the .noise.toml)."""
+    from tests.integration.test_jupyter_messages import NOISE
+
+    copy = tmp_path / "jupyter.yaml"
+    copy.write_text(cassette.read_text())
+    (tmp_path / "jupyter.noise.toml").write_text(NOISE)
+    token = "compare-" + secrets.token_hex(16)
+    with jupyter_server(token, tmp_path / "root") as base:
+        result = retape(
+            "replay", str(copy), "--target", base, "--timeout", "20",
+            "--secret", f"{password_placeholder(copy)}={TOKEN_ENV}",
+            "--header", f"Authorization: token ${{{TOKEN_ENV}}}", *_session_secrets(copy),
+            "--compare", "status,messages", "--json", str(tmp_path / "report.json"),
+            env={TOKEN_ENV: token, "JUPYTER_SESSION_ID": secrets.token_hex(16)}, timeout=240,
+        )  # fmt: skip
+        assert running_kernels(base, token) == []
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = json.loads((tmp_path / "report.json").read_text())["results"]
+    (channel,) = [r for r in rows if r["type"] == "websocket"]
+    assert channel["ws_session_ok"] and channel["differences"] == []
+    assert channel["ws_server_messages"] >= 3  # busy, the reply, idle at the least

@@ -274,3 +274,17 @@ def test_oversized_cassette_is_refused_before_parsing(tmp_path: Path) -> None:
 def test_rules_default_shapes_do_not_flag_placeholders() -> None:
     assert Rules().spans("Bearer <redacted:3> and token=<redacted:4>", params=True) == []
     assert json.dumps(Rules().spans("plain text without secrets")) == "[]"
+
+
+def test_a_secret_keeps_its_number_in_every_encoding() -> None:
+    """A cookie's value and the same value percent-encoded in a form are one placeholder."""
+    from retape.cassette.redact import Redactor
+    from retape.cassette.rules import Rules
+
+    redactor = Redactor(Rules())
+    raw = "2|9a1d1f6e|0b7c2aa51f4e8d3c6b9a|1733100000"
+    first = redactor.placeholder(raw, "header:set-cookie")
+    encoded = redactor.text(f"_xsrf={raw.replace('|', '%7C')}&password=x", params=True)
+    assert encoded.startswith(f"_xsrf={first}&")
+    other = redactor.placeholder("an-unrelated-secret-value-1234")
+    assert other != first
