@@ -18,10 +18,11 @@ awaited until it is over, not until a recorded number of messages came:
   its value came from (``parent_header.msg_id`` = the ``header.msg_id`` of the request
   just sent, ``response.id`` = that of the ``response.created`` just received);
 - or, for a turn that ended on no terminal kind, as many messages as were recorded;
-- or the server went quiet in the middle of its turn for the turn's quiet window
-  (:data:`QUIET_FACTOR` times the largest gap between its recorded messages, at least
-  :data:`QUIET_FLOOR`, at most the timeout). Before the first message of a turn the
-  wait is the timeout: a slow first answer is latency, not the end of a turn.
+- or, for a turn that ended on no terminal kind, the server went quiet in the middle of
+  its turn for the turn's quiet window (:data:`QUIET_FACTOR` times the largest gap
+  between its recorded messages, at least :data:`QUIET_FLOOR`, at most the timeout).
+  Before the first message of a turn, and while a recorded terminal message is still
+  due, the wait is the timeout: a slow answer is latency, not the end of a turn.
 
 After the last turn the session is closed at once, as the recorded client did, or the
 server's close is awaited, as the recorded server did: no listening window.
@@ -455,6 +456,8 @@ class Conversation:
     def _window(self, turn: Turn) -> float:
         if self.probe:
             return min(self.timeout, max(PROBE_FLOOR, QUIET_FACTOR * turn.latency))
+        if self._pending:  # its recorded end has not come: a loaded server is slow, not done
+            return self.timeout
         return turn.quiet if self._in_turn else self.timeout
 
     def _turn_over(self, turn: Turn) -> bool:

@@ -178,6 +178,23 @@ def test_server_quiet_mid_turn_ends_it_after_the_adaptive_window() -> None:
     assert fast.next_action() == Receive(QUIET_FLOOR)
 
 
+def test_while_a_recorded_terminal_is_due_a_slow_server_gets_the_whole_timeout() -> None:
+    """A loaded server pausing mid-stream is slow, not done: only a turn with no
+    recorded end is cut by the quiet window."""
+    streamed = session(
+        client({"type": "response.create"}, at=0.0),
+        server("response.created", at=0.1, response={"id": "resp_1"}),
+        server("response.text.delta", at=0.11, response_id="resp_1", delta="a"),
+        server("response.done", at=0.12, response={"id": "resp_1"}),
+    )
+    talk = start(streamed)
+    send_all(talk)
+    talk.received(server("response.created", response={"id": "resp_2"}))
+    assert talk.next_action() == Receive(TIMEOUT)  # not the 0.5 s window of the recording
+    talk.received(server("response.done", response={"id": "resp_2"}))
+    assert talk.next_action() == CloseSession(1000, "")
+
+
 def test_server_closing_before_the_client_finished_fails_the_session() -> None:
     talk = start(REALTIME)
     talk.received(server("session.created"))
