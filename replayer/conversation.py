@@ -508,6 +508,8 @@ class Conversation:
             return
         self._in_turn += 1
         self._counted += key not in self.plan.rules.free_count
+        if not self.plan.rules.is_terminal(key, message.value):
+            return  # a Jupyter status "busy" is no end, whatever its parent
         for expect in self._pending:
             if expect.key == key and self._correlates(expect, message):
                 self._pending.remove(expect)

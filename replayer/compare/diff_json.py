@@ -8,16 +8,15 @@ bodies side by side, and the path is what an ignore rule names (see
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from retape.cassette.refs import format_path
 from retape.cassette.rules import PLACEHOLDER_RE
 
 Part = str | int
 Parts = tuple[Part, ...]
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _SHOWN = 120  # characters of a value shown in a difference line
 _SHOWN_KEYS = 2000  # characters of a message or event sequence
 
@@ -133,20 +132,6 @@ class Shape(str):
 
     def __repr__(self) -> str:
         return str(self)
-
-
-def format_path(parts: Sequence[Part]) -> str:
-    """``("choices", 0, "finish_reason")`` → ``$.choices[0].finish_reason``."""
-    out = "$"
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _NAME.fullmatch(part):
-            out += f".{part}"
-        else:
-            escaped = part.replace("\\", "\\\\").replace("'", "\\'")
-            out += f"['{escaped}']"
-    return out
 
 
 def same(expected: Any, actual: Any) -> bool:

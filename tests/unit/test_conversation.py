@@ -289,3 +289,23 @@ def test_terminal_patterns_parse_and_match() -> None:
     assert Terminal.parse("*.done").matches("response.done", {})
     with pytest.raises(Exception, match="KEY or KEY"):
         Terminal.parse("status[oops")
+
+
+def test_a_status_busy_does_not_end_a_turn_that_ends_on_idle() -> None:
+    """The terminal is the *idle* status: a busy one with the same parent is mid-turn."""
+
+    def reply(kind: str, **content: Any) -> Message:
+        value = {"header": {"msg_type": kind}, "parent_header": {"msg_id": "req-1"}}
+        return Message("server", 0.0, "json", {**value, "content": content})
+
+    execute = client({"header": {"msg_type": "execute_request", "msg_id": "req-1"}})
+    kernel = session(
+        execute, reply("execute_reply", status="ok"), reply("status", execution_state="idle")
+    )
+    talk = start(kernel, key=parse_path("header.msg_type"), free_count=frozenset({"status"}))
+    send_all(talk)
+    talk.received(reply("execute_reply", status="ok"))
+    talk.received(reply("status", execution_state="busy"))
+    assert isinstance(talk.next_action(), Receive)  # still waiting for idle
+    talk.received(reply("status", execution_state="idle"))
+    assert isinstance(talk.next_action(), CloseSession)
