@@ -11,9 +11,16 @@ import json
 
 import httpx
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 TIMEOUT = 10.0
+
+
+def expect(ws: ClientConnection, kind: str) -> dict:
+    """The next server event, which must be of ``kind``."""
+    event = json.loads(ws.recv(timeout=TIMEOUT))
+    assert event["type"] == kind, event
+    return event
 
 
 def chat_session(base: str, token: str) -> None:
@@ -41,23 +48,17 @@ def realtime_session(base: str, token: str) -> None:
         open_timeout=TIMEOUT,
         close_timeout=TIMEOUT,
     ) as ws:
-
-        def expect(kind: str) -> dict:
-            event = json.loads(ws.recv(timeout=TIMEOUT))
-            assert event["type"] == kind, event
-            return event
-
-        expect("session.created")
+        expect(ws, "session.created")
         ws.send(json.dumps({"type": "session.update", "session": {"modalities": ["text"]}}))
-        expect("session.updated")
+        expect(ws, "session.updated")
         audio = base64.b64encode(bytes(160)).decode()
         for _ in range(2):
             ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
         ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
-        expect("input_audio_buffer.committed")
-        expect("conversation.item.input_audio_transcription.completed")
+        expect(ws, "input_audio_buffer.committed")
+        expect(ws, "conversation.item.input_audio_transcription.completed")
         ws.send(json.dumps({"type": "response.create"}))
-        expect("response.created")
+        expect(ws, "response.created")
         while json.loads(ws.recv(timeout=TIMEOUT))["type"] != "response.done":
             pass
     try:  # the same handshake without a key must be refused, and that is recorded too
@@ -95,25 +96,19 @@ def stateful_session(base: str, token: str) -> None:
         open_timeout=TIMEOUT,
         close_timeout=TIMEOUT,
     ) as ws:
-
-        def expect(kind: str) -> dict:
-            event = json.loads(ws.recv(timeout=TIMEOUT))
-            assert event["type"] == kind, event
-            return event
-
-        expect("session.created")
+        expect(ws, "session.created")
         item = {
             "type": "message",
             "role": "user",
             "content": [{"type": "input_text", "text": "hi"}],
         }
         ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
-        item_id = expect("conversation.item.created")["item"]["id"]
+        item_id = expect(ws, "conversation.item.created")["item"]["id"]
         ws.send(
             json.dumps(
                 {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0}
             )
         )
-        expect("conversation.item.truncated")
+        expect(ws, "conversation.item.truncated")
         ws.send(json.dumps({"type": "conversation.item.delete", "item_id": item_id}))
-        expect("conversation.item.deleted")
+        expect(ws, "conversation.item.deleted")
