@@ -30,10 +30,13 @@ server's close is awaited, as the recorded server did: no listening window.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+import sys
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, overload
 
 from retape.replayer.compare.keys import MessageRules, get, paths_of, value_at
 
@@ -122,31 +125,75 @@ class Expect:
     source: Source | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Turn:
     """The client's messages (recorded indices), then the server's answer."""
 
     number: int
-    client: tuple[int, ...]
-    server: tuple[int, ...]
+    client: range
+    server: range
     terminals: tuple[Expect, ...]
     counted: int  # server messages whose count matters (free_count kinds excluded)
     quiet: float  # seconds of silence mid-turn that end it
     latency: float  # recorded seconds from the client's part to the server's first message
 
 
+class Turns(Sequence[Turn]):
+    """A session's turns as columns of numbers, each :class:`Turn` made when asked for:
+    a session of 100,000 messages has 50,000 turns, and they cost 50 bytes each so."""
+
+    def __init__(self) -> None:
+        self._bounds: array[int] = array("q")  # client start, server start, server stop
+        self._counted: array[int] = array("q")
+        self._times: array[float] = array("d")  # quiet, latency
+        self._terminals: dict[int, tuple[Expect, ...]] = {}
+
+    def append(self, turn: Turn) -> None:
+        assert turn.number == len(self)
+        self._bounds.extend((turn.client.start, turn.server.start, turn.server.stop))
+        self._counted.append(turn.counted)
+        self._times.extend((turn.quiet, turn.latency))
+        if turn.terminals:
+            self._terminals[turn.number] = turn.terminals
+
+    def __len__(self) -> int:
+        return len(self._counted)
+
+    @overload
+    def __getitem__(self, index: int) -> Turn: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Turn]: ...
+    def __getitem__(self, index: int | slice) -> Turn | Sequence[Turn]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start, middle, stop = self._bounds[3 * index : 3 * index + 3]
+        return Turn(
+            index,
+            range(start, middle),
+            range(middle, stop),
+            self._terminals.get(index, ()),
+            self._counted[index],
+            self._times[2 * index],
+            self._times[2 * index + 1],
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
-    messages: tuple[Message, ...]
-    turns: tuple[Turn, ...]
+    messages: Sequence[Message]  # may be read from the file as needed (cassette.message_log)
+    turns: Sequence[Turn]
     close: Close | None
     rules: MessageRules
 
-    @property
+    @functools.cached_property
     def client_count(self) -> int:
         return sum(len(t.client) for t in self.turns)
 
-    @property
+    @functools.cached_property
     def server_count(self) -> int:
         return sum(len(t.server) for t in self.turns)
 
@@ -155,42 +202,90 @@ class Plan:
         """The recorded server ended the session (a close frame or a drop)."""
         return self.close is not None and self.close.by != "client"
 
+    @property
+    def sources(self) -> tuple[set[int], set[tuple[str, int]]]:
+        """The client messages (indices) and server messages (kind, ordinal) whose values
+        a terminal message must carry: the only ones a conversation keeps."""
+        client: set[int] = set()
+        server: set[tuple[str, int]] = set()
+        for turn in self.turns:
+            for expect in turn.terminals:
+                if expect.source is None:
+                    continue
+                if expect.source.sender == "client":
+                    client.add(expect.source.index)
+                else:
+                    server.add((expect.source.key or "", expect.source.index))
+        return client, server
+
 
 def _key(message: Message, rules: MessageRules) -> str | None:
     return rules.key_of(message.value) if message.kind == "json" else None
 
 
+@dataclass
+class _Index:
+    """What planning needs of each recorded message, without holding the messages: a
+    session read from the file has its messages read once here, and again when sent."""
+
+    client: bytearray = field(default_factory=bytearray)  # 1: from the client
+    json: bytearray = field(default_factory=bytearray)  # 1: a JSON message
+    terminal: bytearray = field(default_factory=bytearray)  # 1: a terminal kind
+    at: array[float] = field(default_factory=lambda: array("d"))
+    keys: list[str | None] = field(default_factory=list)
+    ordinal: array[int] = field(default_factory=lambda: array("q"))  # among server ones of its key
+
+    @classmethod
+    def of(cls, messages: Iterable[Message], rules: MessageRules) -> _Index:
+        index = cls()
+        seen: dict[str | None, int] = {}
+        for message in messages:
+            key = _key(message, rules)
+            key = sys.intern(key) if key is not None else None
+            from_client = message.sender == "client"
+            index.client.append(from_client)
+            index.json.append(message.kind == "json")
+            index.terminal.append(not from_client and rules.is_terminal(key, message.value))
+            index.at.append(message.at)
+            index.keys.append(key)
+            index.ordinal.append(seen.get(key, 0))
+            if not from_client:
+                seen[key] = seen.get(key, 0) + 1
+        return index
+
+
 def _source(
-    messages: tuple[Message, ...], before: int, value: str, rules: MessageRules
+    messages: Sequence[Message], index: _Index, first: int, before: int, value: str
 ) -> Source | None:
-    """Where ``value`` first appeared before message ``before``: what the client sent
-    is preferred (it is sent again as recorded), else an earlier server message."""
-    for sender in ("client", "server"):
+    """Where ``value`` first appeared in this turn (from message ``first``) before message
+    ``before``: what the client sent is preferred (it is sent again as recorded), else an
+    earlier server message. Only the turn is searched, so planning a long session costs
+    the same per turn however long it is."""
+    for sender in (1, 0):
         # The request just sent (latest first); the server's first mention (earliest first),
         # which a replay that streams in other chunks still has.
-        order = range(before - 1, -1, -1) if sender == "client" else range(before)
-        for index in order:
-            message = messages[index]
-            if message.sender != sender or message.kind != "json":
+        order = range(before - 1, first - 1, -1) if sender else range(first, before)
+        for at in order:
+            if index.client[at] != sender or not index.json[at]:
                 continue
-            path = next(paths_of(message.value, value), None)
+            path = next(paths_of(messages[at].value, value), None)
             if path is None:
                 continue
-            if sender == "client":
-                return Source("client", index, path)
-            key = _key(message, rules)
-            seen = sum(m.sender == "server" and _key(m, rules) == key for m in messages[:index])
-            return Source("server", seen, path, key)
+            if sender:
+                return Source("client", at, path)
+            return Source("server", index.ordinal[at], path, index.keys[at])
     return None
 
 
-def _expect(messages: tuple[Message, ...], index: int, rules: MessageRules) -> Expect:
-    message = messages[index]
-    key = _key(message, rules) or ""
+def _expect(
+    messages: Sequence[Message], index: _Index, first: int, at: int, rules: MessageRules
+) -> Expect:
+    key = index.keys[at] or ""
+    value = messages[at].value
     for path in rules.correlate:
-        value = value_at(message.value, path)
-        if isinstance(value, str) and value:
-            source = _source(messages, index, value, rules)
+        wanted = value_at(value, path)
+        if isinstance(wanted, str) and wanted:
+            source = _source(messages, index, first, at, wanted)
             if source is not None:
                 return Expect(key, path, source)
     return Expect(key)
@@ -200,42 +295,47 @@ def _window(gaps: Iterable[float], timeout: float) -> float:
     return min(timeout, max(QUIET_FLOOR, QUIET_FACTOR * max(gaps, default=0.0)))
 
 
+def _groups(index: _Index) -> Iterator[tuple[range, range]]:
+    """Each turn's client part and server part: consecutive runs of the recording."""
+    count = len(index.client)
+    at = 0
+    while at < count:
+        start = at
+        while at < count and index.client[at]:
+            at += 1
+        middle = at
+        while at < count and not index.client[at]:
+            at += 1
+        yield range(start, middle), range(middle, at)
+
+
 def plan(interaction: Interaction, *, rules: MessageRules, timeout: float) -> Plan:
     """The recorded session split into turns, each with what ends the server's part."""
-    messages = tuple(interaction.messages)
-    groups: list[tuple[list[int], list[int]]] = []
-    for index, message in enumerate(messages):
-        if message.sender == "client":
-            if not groups or groups[-1][1]:
-                groups.append(([], []))
-            groups[-1][0].append(index)
-        else:
-            if not groups:
-                groups.append(([], []))
-            groups[-1][1].append(index)
-    turns = []
-    for number, (client, server) in enumerate(groups):
-        trailing: list[int] = []
-        for index in reversed(server):
-            if not rules.is_terminal(_key(messages[index], rules), messages[index].value):
-                break
-            trailing.insert(0, index)
-        terminals = tuple(dict.fromkeys(_expect(messages, i, rules) for i in trailing))
-        counted = sum(_key(messages[i], rules) not in rules.free_count for i in server)
-        times = [messages[i].at for i in server]
-        start = messages[client[-1]].at if client else 0.0
+    messages = interaction.messages
+    index = _Index.of(messages, rules)
+    turns = Turns()
+    for number, (client, server) in enumerate(_groups(index)):
+        trailing = server.stop
+        while trailing > server.start and index.terminal[trailing - 1]:
+            trailing -= 1
+        first = client.start if client else server.start
+        expects = (_expect(messages, index, first, i, rules) for i in range(trailing, server.stop))
+        terminals = tuple(dict.fromkeys(expects))
+        counted = sum(index.keys[i] not in rules.free_count for i in server)
+        times = index.at[server.start : server.stop]
+        start = index.at[client.stop - 1] if client else 0.0
         turns.append(
             Turn(
                 number,
-                tuple(client),
-                tuple(server),
+                client,
+                server,
                 terminals,
                 counted,
                 _window((b - a for a, b in itertools.pairwise(times)), timeout),
                 max(0.0, times[0] - start) if times else 0.0,
             )
         )
-    return Plan(messages, tuple(turns), interaction.close, rules)
+    return Plan(messages, turns, interaction.close, rules)
 
 
 # --- actions (out) -------------------------------------------------------------------------------
@@ -391,6 +491,18 @@ class SessionFacts:
 _State = Literal["talk", "end", "await_close", "closing", "done"]
 
 
+class Keeper(Protocol):
+    """Where received messages are kept: a list, or a spool that is not all in memory."""
+
+    def append(self, message: Message, /) -> None: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> Message: ...
+    def __iter__(self) -> Iterator[Message]: ...
+
+
+_NONE = object()
+
+
 class Conversation:
     """The replay's side of one session: what to send, when a turn is over, how it ended.
 
@@ -400,10 +512,19 @@ class Conversation:
     anyone, not whether the session works.
     """
 
-    def __init__(self, plan: Plan, timeout: float, *, probe: bool = False) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        timeout: float,
+        *,
+        probe: bool = False,
+        kept: Keeper | None = None,
+    ) -> None:
+        """``kept``: where received messages go (a list unless the driver gives a spool
+        that keeps a long session out of memory)."""
         self.plan, self.timeout, self.probe = plan, timeout, probe
-        self.kept: list[Message] = []
-        self.kept_turns: list[int] = []
+        self.kept: Keeper = kept if kept is not None else []
+        self.kept_turns: array[int] = array("q")
         self.server_messages = 0
         self.client_sent = 0
         self.closed_by: ClosedBy | None = None
@@ -414,17 +535,17 @@ class Conversation:
         self._state: _State = "talk"
         self._turn = self._sending = self._in_turn = self._counted = 0
         self._pending: list[Expect] = []
+        self._turns = plan.turns[:1] if probe else plan.turns
+        # Only what a terminal message must carry is kept of what was sent and received.
+        self._sources, self._server_sources = Plan(
+            plan.messages, self._turns, plan.close, plan.rules
+        ).sources
         self._sent: dict[int, Message] = {}
-        self._by_key: dict[str, list[Any]] = {}
+        self._by_key: dict[tuple[str, int], Any] = {}
+        self._seen: dict[str, int] = {}
+        self._source_keys = {key for key, _ in self._server_sources}
         self._timed_out = False  # a whole timeout passed with nothing, and nothing came since
         self._stopped = False  # the walk was cut short: do not wait for the server's close
-        self._turns = plan.turns[:1] if probe else plan.turns
-        self._source_keys = {
-            e.source.key
-            for t in self._turns
-            for e in t.terminals
-            if e.source is not None and e.source.sender == "server"
-        }
         if not self._turns:
             self._state = "end"
         else:
@@ -486,7 +607,8 @@ class Conversation:
 
     def sent(self, index: int, message: Message) -> None:
         """The driver sent recorded message ``index`` as ``message`` (values filled in)."""
-        self._sent[index] = message
+        if index in self._sources:
+            self._sent[index] = message
         self.client_sent += 1
         self._sending += 1
 
@@ -503,7 +625,10 @@ class Conversation:
             self.kept_turns.append(self._turn)
         key = _key(message, self.plan.rules)
         if key is not None and key in self._source_keys:
-            self._by_key.setdefault(key, []).append(message.value)
+            ordinal = self._seen.get(key, 0)
+            self._seen[key] = ordinal + 1
+            if (key, ordinal) in self._server_sources:
+                self._by_key[key, ordinal] = message.value
         if self._state != "talk":
             return
         self._in_turn += 1
@@ -525,8 +650,8 @@ class Conversation:
         if source.sender == "client":
             sent = self._sent.get(source.index)
             return get(sent.value, source.path) if sent is not None else None
-        values = self._by_key.get(source.key or "", [])
-        return get(values[source.index], source.path) if source.index < len(values) else None
+        value = self._by_key.get((source.key or "", source.index), _NONE)
+        return None if value is _NONE else get(value, source.path)
 
     def quiet(self) -> None:
         """The last :class:`Receive` or :class:`AwaitClose` passed without a message."""

@@ -6,7 +6,7 @@ reads the same facts and the machine-readable reports stay stable (docs/replay.m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -70,14 +70,16 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     headers: list[Header] = field(default_factory=list)
     body: bytes | None = None  # decoded; also a rejected handshake's body
-    messages: list[Message] | None = None  # server messages received (websocket only)
-    turns: list[int] | None = None  # the conversation turn each of ``messages`` fell in
+    # Server messages received (websocket only): a spool for a long session, read back
+    # one at a time (replayer.spool), and the conversation turn each fell in.
+    messages: Sequence[Message] | None = None
+    turns: Sequence[int] | None = None
     session: SessionFacts | None = None  # how an accepted websocket session went
     # Websocket timings for load measurements (retape locust), never published in reports:
     # the handshake's seconds, and when each client message went out, in seconds since the
     # handshake completed (the clock of ``messages[i].at``).
     handshake_seconds: float | None = None
-    sent_at: list[float] = field(default_factory=list)
+    sent_at: Sequence[float] = field(default_factory=list)
     error_kind: ErrorKind | None = None  # set with every error; OTHER when not given
 
     def __post_init__(self) -> None:

@@ -25,9 +25,10 @@ them. Pure: no I/O, driven by the engine.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -35,6 +36,7 @@ from urllib.parse import quote, quote_plus
 from retape.replayer.results import NOT_SENT, Outcome
 
 from retape.cassette.correlate import html_fields, set_cookies, sse_events
+from retape.cassette.message_log import replaced
 from retape.cassette.model import Correlation, Header, Interaction, Message, header_value
 from retape.cassette.redact import CREDENTIAL_HEADERS, is_placeholder
 from retape.cassette.refs import MISSING, Source, Target, get_at, replace_at
@@ -164,7 +166,11 @@ def _message_key(message: Message, key: str) -> Any:
 
 
 def live_message(
-    recorded: list[Message], index: int, received: list[Message], *, key: str = _DEFAULT_KEY
+    recorded: Sequence[Message],
+    index: int,
+    received: Iterable[Message],
+    *,
+    key: str = _DEFAULT_KEY,
 ) -> Message | None:
     """The live server message that stands for recorded message ``index``: the one of the
     same kind (its ``type``) in the same place among messages of that kind."""
@@ -172,10 +178,12 @@ def live_message(
         return None
     kind = _message_key(recorded[index], key)
     ordinal = sum(
-        1 for m in recorded[:index] if m.sender == "server" and _message_key(m, key) == kind
+        1
+        for m in itertools.islice(recorded, index)
+        if m.sender == "server" and _message_key(m, key) == kind
     )
-    same = [m for m in received if _message_key(m, key) == kind]
-    return same[ordinal] if ordinal < len(same) else None
+    same = (m for m in received if _message_key(m, key) == kind)
+    return next(itertools.islice(same, ordinal, None), None)
 
 
 class SessionState:
@@ -326,20 +334,20 @@ class SessionState:
             )
             return True
         index = target.index or 0
-        messages = list(interaction.messages)
+        messages = interaction.messages
         if not 0 <= index < len(messages) or messages[index].sender != "client":
             return None
         message = messages[index]
         new_value, found = _swapped(message.value, target.path, recorded, swap)
         if not found:
             return None
-        messages[index] = replace(message, value=new_value)
-        prepared.interaction = replace(interaction, messages=messages)
+        swapped = replaced(messages, index, replace(message, value=new_value))
+        prepared.interaction = replace(interaction, messages=swapped)
         return True
 
     def message_rewriter(
         self, interaction: Interaction, prepared: Prepared
-    ) -> Callable[[int, Message, list[Message]], Message] | None:
+    ) -> Callable[[int, Message, Iterable[Message]], Message] | None:
         """For a websocket session whose client messages use what its own server said
         earlier: the function the conversation calls before sending message ``index``."""
         own = [
@@ -351,7 +359,7 @@ class SessionState:
             return None
         recorded = interaction.messages
 
-        def rewrite(index: int, message: Message, received: list[Message]) -> Message:
+        def rewrite(index: int, message: Message, received: Iterable[Message]) -> Message:
             for correlation in own:
                 for target in correlation.targets:
                     if target.part != "message" or target.index != index:

@@ -26,6 +26,7 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from retape.cassette.forms import forms_of
+from retape.cassette.message_log import LazyMessages
 from retape.cassette.model import Message
 
 MASK = "<credential>"
@@ -90,6 +91,8 @@ class Masker:
             return type(value)(walked) if type(value) is not tuple else tuple(walked)
         if isinstance(value, list):
             return [self._walk(v) for v in value]
+        if isinstance(value, LazyMessages):  # a long session: each message as it is read
+            return value.mapped(self._walk)
         if isinstance(value, Message) and value.kind == "base64":
             raw = value.payload()
             assert isinstance(raw, bytes)

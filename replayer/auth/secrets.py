@@ -19,7 +19,8 @@ from typing import Any
 
 from retape.replayer.results import NOT_SENT
 
-from retape.cassette.model import Interaction
+from retape.cassette.message_log import LazyMessages, mapped
+from retape.cassette.model import Interaction, Message
 from retape.cassette.redact import CREDENTIAL_HEADERS, PLACEHOLDER_RE
 from retape.common.errors import RetapeError
 
@@ -86,10 +87,15 @@ def fill_placeholders(
     body = request.body
     if body is not None and body.kind in ("json", "text"):
         body = replace(body, value=_fill(body.value, secrets, missing))
-    messages = [
-        replace(m, value=_fill(m.value, secrets, missing)) if m.sender == "client" else m
-        for m in interaction.messages
-    ]
+
+    def filled_message(m: Message) -> Message:
+        return replace(m, value=_fill(m.value, secrets, missing)) if m.sender == "client" else m
+
+    if isinstance(interaction.messages, LazyMessages):  # a long session, read as needed:
+        for message in interaction.messages:  # what is missing is known before anything is sent
+            if message.sender == "client":
+                _fill(message.value, secrets, missing)
+    messages = mapped(interaction.messages, filled_message)
     filled = replace(
         interaction,
         request=replace(

@@ -90,12 +90,10 @@ def assemble_events(events: Sequence[Document]) -> list[Document]:
 
 
 def _is_delta(document: Document) -> bool:
-    value = document.value
-    return (
-        document.key.endswith(".delta")
-        and isinstance(value, dict)
-        and (isinstance(value.get("delta"), str))
-    )
+    if not document.key.endswith(".delta"):
+        return False
+    value = document.content
+    return isinstance(value, dict) and isinstance(value.get("delta"), str)
 
 
 def assemble_deltas(messages: Sequence[Document], turns: Sequence[int]) -> list[Document]:
@@ -115,7 +113,7 @@ def assemble_deltas(messages: Sequence[Document], turns: Sequence[int]) -> list[
         if len(group) == 1:
             out.append(document)
             continue
-        value = dict(document.value)
-        value["delta"] = "".join(d.value["delta"] for d in group)
+        value = dict(document.content)
+        value["delta"] = "".join(d.content["delta"] for d in group)
         out.append(Document(document.key, value, document.number, len(group)))
     return out

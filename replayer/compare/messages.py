@@ -18,15 +18,18 @@ of the way, as the cassette's rules say:
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import sys
 from collections.abc import Sequence
 
 from retape.replayer.compare.assemble import assemble_deltas
 from retape.replayer.compare.diff_json import MISSING, Difference, Keys
 from retape.replayer.compare.ignore import IgnoreRules
 from retape.replayer.compare.keys import DEFAULT_KEY, MessageRules, parse_path, value_at
-from retape.replayer.compare.sequence import Document, compare_sequence
+from retape.replayer.compare.sequence import Deferred, Document, compare_sequence
 
+from retape.cassette.message_log import LazyMessages
 from retape.cassette.model import Message
 
 __all__ = ["DEFAULT_KEY", "compare_messages", "document_of"]
@@ -46,12 +49,27 @@ def document_of(message: Message, *, rules: MessageRules, number: int | None = N
 def _server_side(
     messages: Sequence[Message], turns: Sequence[int] | None, rules: MessageRules
 ) -> tuple[list[Document], list[int]]:
+    """The server's messages as documents, with their turns. A long session's messages
+    (:class:`~retape.cassette.message_log.LazyMessages`) are read here for their keys
+    and again when compared: only one is in memory at a time."""
     documents, kept_turns = [], []
-    servers = [(i, m) for i, m in enumerate(messages) if m.sender == "server"]
-    for number, (index, message) in enumerate(servers, 1):
-        documents.append(document_of(message, rules=rules, number=number))
+    lazy = isinstance(messages, LazyMessages)
+    load = functools.partial(_content, rules=rules)
+    number = 0
+    for index, message in enumerate(messages):
+        if message.sender != "server":
+            continue
+        number += 1
+        document = document_of(message, rules=rules, number=number)
+        if lazy:
+            document = Document(sys.intern(document.key), Deferred(load, messages, index), number)
+        documents.append(document)
         kept_turns.append(turns[index] if turns is not None and index < len(turns) else 0)
     return documents, kept_turns
+
+
+def _content(message: Message, *, rules: MessageRules) -> object:
+    return document_of(message, rules=rules).value
 
 
 def recorded_turns(messages: Sequence[Message]) -> list[int]:
@@ -70,7 +88,7 @@ def recorded_turns(messages: Sequence[Message]) -> list[int]:
 
 def _correlation(document: Document, rules: MessageRules) -> object:
     for path in rules.correlate:
-        value = value_at(document.value, path)
+        value = value_at(document.content, path)
         if isinstance(value, str | int) and not isinstance(value, bool):
             return value
     return None

@@ -8,7 +8,7 @@ line up are then diffed field by field, with the ignore rules in force.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
@@ -17,19 +17,37 @@ from retape.replayer.compare.diff_json import MISSING, Difference, Keys, diff_js
 from retape.replayer.compare.ignore import IgnoreRules
 
 
-@dataclass(frozen=True)
+class Deferred:
+    """Content read when it is compared: a long session's message is read back from its
+    file or spool then, instead of being held with every other one."""
+
+    __slots__ = ("_index", "_load", "_source")
+
+    def __init__(self, load: Callable[[Any], Any], source: Sequence[Any], index: int) -> None:
+        self._load, self._source, self._index = load, source, index
+
+    def get(self) -> Any:
+        return self._load(self._source[self._index])
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """One message or event: the key it is aligned by, and its content (JSON or text).
 
     ``number`` is its 1-based place in the original sequence (the documents compared may
     be fewer: assembled or left out); ``count`` > 1 when it stands for that many
-    streamed chunks joined together (:mod:`replayer.compare.assemble`).
+    streamed chunks joined together (:mod:`replayer.compare.assemble`). ``value`` may be
+    :class:`Deferred`; :attr:`content` is what it holds.
     """
 
     key: str
     value: Any
     number: int | None = None
     count: int = 1
+
+    @property
+    def content(self) -> Any:
+        return self.value.get() if isinstance(self.value, Deferred) else self.value
 
     def where(self, noun: str, index: int) -> str:
         number = self.number if self.number is not None else index + 1
@@ -80,8 +98,8 @@ def compare_sequence(
         for offset in range(block.size):
             i, j = block.a + offset, block.b + offset
             found += diff_json(
-                expected[i].value,
-                actual[j].value,
+                expected[i].content,
+                actual[j].content,
                 ignored=rules.ignores,
                 shaped=rules.shaped,
                 aspect=aspect,

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from retape.replayer.auth.credentials import Credentials
@@ -31,6 +32,7 @@ from retape.replayer.conversation import (
 )
 from retape.replayer.net.target import hung_up, unreachable
 from retape.replayer.results import ErrorKind, Outcome
+from retape.replayer.spool import MessageSpool
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -51,7 +53,7 @@ HANDSHAKE_MANAGED = frozenset(
 )
 # Called before each client message is sent: (its recorded index, the message, server
 # messages so far) -> the message to send (replayer.session_state puts live values in).
-Rewrite = Callable[[int, Message, list[Message]], Message]
+Rewrite = Callable[[int, Message, Iterable[Message]], Message]
 # One received message over this closes the session (1009, "message too big"): replay
 # memory per message is bounded whatever a target sends. docs/security.md.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -127,12 +129,12 @@ async def converse(
     *,
     timeout: float,
     rewrite: Rewrite | None = None,
-) -> list[float]:
+) -> array[float]:
     """Carry out the conversation's actions until it is done; when each client message
     was sent, in seconds since the handshake (for timing reports)."""
     loop = asyncio.get_running_loop()
     opened = loop.time()
-    sent_at: list[float] = []
+    sent_at: array[float] = array("d")
     while not isinstance(action := conversation.next_action(), Done):
         try:
             if isinstance(action, Send):
@@ -237,14 +239,15 @@ async def replay_websocket(
         if not interaction.accepted:  # recorded as refused: the status says it all
             return Outcome(status=101, headers=handshake, messages=[], handshake_seconds=took)
         session = plan(interaction, rules=rules or MessageRules(), timeout=timeout)
-        conversation = Conversation(session, timeout, probe=probe)
+        received = MessageSpool()  # a long session's messages wait on disk, not in memory
+        conversation = Conversation(session, timeout, probe=probe, kept=received)
         sent_at = await converse(ws, conversation, timeout=timeout, rewrite=rewrite)
         facts = conversation.facts()
         return Outcome(
             status=101,
             details=_details(facts),
             headers=handshake,
-            messages=conversation.kept,
+            messages=received,
             session=facts,
             turns=conversation.kept_turns,
             handshake_seconds=took,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -384,7 +385,9 @@ class Interaction:
     at: float = 0.0  # seconds since the recording started
     duration: float = 0.0  # seconds from request start to response end (session end for ws)
     http_version: str = "HTTP/1.1"
-    messages: list[Message] = field(default_factory=list)
+    # A list, or for a long session read from a file, its messages read as needed
+    # (cassette.message_log).
+    messages: Sequence[Message] = field(default_factory=list)
     close: Close | None = None
     # Values this interaction sends that an earlier response minted (docs/cassette-format.md).
     uses: list[Correlation] = field(default_factory=list)

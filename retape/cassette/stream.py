@@ -29,10 +29,12 @@ that passed it the first time (the file's inode, size and mtime are checked firs
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import re
+from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +42,9 @@ from retape.cassette import fastload
 from retape.cassette.errors import CassetteError
 from retape.cassette.load import load_cassette, open_checked, parse_yaml
 from retape.cassette.locate import Locator
+from retape.cassette.message_log import SHELL, SHELL_LINES, FileMessages
 from retape.cassette.model import Correlation, Interaction, Recording
-from retape.cassette.validate import validate_data
+from retape.cassette.validate import MAX_MESSAGES, validate_data
 
 ITEM_PREFIX = "retape: 1\ninteractions:\n"  # each item is read as a cassette of one
 _PREFIX_LINES = ITEM_PREFIX.count("\n")
@@ -51,6 +54,9 @@ _OTHER_BREAK = re.compile("[\r\x85\u2028\u2029]")
 _LINE = re.compile("[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029]|$)")
 _BREAKS = "\r\n\x85\u2028\u2029"
 _INTERACTIONS = re.compile(r"interactions:(?:[ \t]+(?:#.*)?)?")  # the last header line
+# A session whose messages take more text than this is read message by message
+# (cassette.message_log): replay memory is then bounded by a message, not the session.
+STREAMED_SESSION_BYTES = 1 << 20
 
 
 class _ReadWhole(Exception):
@@ -63,6 +69,7 @@ class _Item:
     line: int  # 1-based line of its "- " in the file
     text: str
     unterminated: bool = False  # the last item, without a final newline: maybe torn
+    session: _Session | None = None  # its messages are read one by one, not in ``text``
 
 
 class IdSet:
@@ -99,9 +106,9 @@ class IdSet:
         return len(self._starts)  # runs, not ids: what the set costs
 
 
-def _lines(path: str) -> Iterator[str]:
+def _lines(path: str) -> Iterator[tuple[int, str]]:
     """The file's lines as PyYAML counts them (``\\r``, NEL, LS and PS break lines too),
-    decoded as UTF-8 one by one."""
+    decoded as UTF-8 one by one, each with the byte offset it starts at."""
     with open_checked(path) as file:
         offset = 0
         number = 0
@@ -119,13 +126,18 @@ def _lines(path: str) -> Iterator[str]:
                         path=path,
                         line=number,
                     ) from None
-                offset += len(raw)
                 if _OTHER_BREAK.search(line) is None:
-                    yield line
+                    yield offset, line
                 else:
-                    yield from (part for part in _LINE.findall(line) if part)
+                    at = offset
+                    for part in _LINE.findall(line):
+                        if part:
+                            yield at, part
+                            at += len(part.encode("utf-8"))
+                offset += len(raw)
         except OSError as exc:
             raise CassetteError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    yield offset, ""  # where the file ends: the last line's end
 
 
 def _is_blank_or_comment(line: str) -> bool:
@@ -133,14 +145,149 @@ def _is_blank_or_comment(line: str) -> bool:
     return not stripped or stripped.startswith("#")
 
 
-def _split(path: str) -> Iterator[str | _Item]:
-    """The header text (through ``interactions:``), then each top-level item.
+class _Session:
+    """Where the messages of one long websocket session are in the file (see
+    :mod:`cassette.message_log`): its item's text then holds ``messages: []`` in their
+    place, ``lines`` lines after ``line``, the line of its ``messages:`` key."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.lines = 0
+        self.offsets: array[int] = array("q")
+        self.sizes: array[int] = array("q")
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One message of a long session, read on its own."""
+
+    item: int  # index of its interaction
+    number: int  # its index among the session's messages
+    line: int  # 1-based line of its "  - "
+    text: str
+
+    @property
+    def unterminated(self) -> bool:
+        return not self.text.endswith("\n")  # the file's end: maybe a torn tail
+
+
+_MESSAGES = "  messages:"  # the key a session's messages follow, as the recorder writes it
+_MESSAGE_START = "  - "
+
+
+class _ItemText:
+    """The lines of one top-level item as they come, and its messages once they are many.
+
+    While its messages are fewer than :data:`STREAMED_SESSION_BYTES` the item is kept
+    whole, as every other item; past that, its messages are handed on one by one as
+    :class:`_Chunk` and only where each one is (:class:`_Session`) is kept.
+    """
+
+    def __init__(self, index: int, line: int, text: str) -> None:
+        self.index, self.start = index, line
+        self.lines = [text]
+        self.region: int | None = None  # index in lines after "  messages:", while in it
+        self.region_bytes = 0
+        self.starts: list[tuple[int, int, int]] = []  # (index in lines, line, offset)
+        self.session: _Session | None = None
+        self.chunk: list[str] = []
+        self.chunk_at = (0, 0)  # line, offset of the chunk being read
+        self.count = 0  # messages handed on
+
+    def add(self, number: int, offset: int, line: str) -> Iterator[_Chunk]:
+        """Take the item's next line; yield the messages it completes."""
+        if self.region is None:
+            if self.session is None and line.rstrip(_BREAKS) == _MESSAGES:
+                self.region = len(self.lines) + 1
+            self.lines.append(line)
+            return
+        if line.startswith(_MESSAGE_START):
+            yield from self._message_ends(offset)
+            if self.session is None:
+                self.starts.append((len(self.lines), number, offset))
+            else:
+                self.chunk_at = (number, offset)
+        elif not (line.startswith("   ") or line[:1] in ("\t", "#") or _is_blank_or_comment(line)):
+            yield from self.end_region(offset)  # the item's next key, such as "  close:"
+            self.lines.append(line)
+            return
+        if self.session is None:
+            self.lines.append(line)
+            self.region_bytes += len(line)
+            if self.region_bytes > STREAMED_SESSION_BYTES and self.starts:
+                yield from self._start_streaming()
+        else:
+            self.session.lines += 1
+            self.chunk.append(line)
+
+    def _message_ends(self, offset: int) -> Iterator[_Chunk]:
+        if self.session is not None and self.chunk:
+            line, began = self.chunk_at
+            self.session.offsets.append(began)
+            self.session.sizes.append(offset - began)
+            yield _Chunk(self.index, self.count, line, "".join(self.chunk))
+            self.count += 1
+            self.chunk = []
+
+    def end_region(self, offset: int) -> Iterator[_Chunk]:
+        """The messages ended (at byte ``offset``): hand on the last one."""
+        if self.region is not None:
+            yield from self._message_ends(offset)
+            self.region = None
+
+    def _start_streaming(self) -> Iterator[_Chunk]:
+        """Many messages: hand on the ones read so far and keep no more of their text.
+
+        Only when the item's text before its messages parses with ``messages: []``:
+        otherwise a quoted or flow scalar is still open there, ``  messages:`` is part of
+        it and not the key, and the item stays whole."""
+        assert self.region is not None
+        first = self.region
+        head = [*self.lines[: first - 1], _MESSAGES + " []\n"]
+        starts, self.starts = self.starts, []
+        if not _parses("".join(head)):
+            self.region = None
+            return
+        region = self.lines[first:]
+        session = self.session = _Session(self.start + first - 1)
+        session.lines = len(region)
+        self.lines = head
+        for (at, line, began), (following, _, ends) in itertools.pairwise(starts):
+            session.offsets.append(began)
+            session.sizes.append(ends - began)
+            yield _Chunk(
+                self.index, self.count, line, "".join(region[at - first : following - first])
+            )
+            self.count += 1
+        at, line, began = starts[-1]
+        self.chunk = region[at - first :]
+        self.chunk_at = (line, began)
+
+    def item(self, *, final: bool = False) -> _Item:
+        text = "".join(self.lines)
+        unterminated = final and not text.endswith("\n")
+        return _Item(self.index, self.start, text, unterminated, self.session)
+
+
+def _parses(text: str) -> bool:
+    try:
+        parse_yaml(ITEM_PREFIX + text, path="")
+    except CassetteError:
+        return False
+    return True
+
+
+def _split(path: str) -> Iterator[str | _Item | _Chunk]:
+    """The header text (through ``interactions:``), then each top-level item, a long
+    session's messages one by one before the item they belong to.
 
     Raises :class:`_ReadWhole` at the first line that is not in the recorder's shape.
     """
     lines = _lines(path)
     header: list[str] = []
-    for line in lines:
+    for _, line in lines:
+        if not line:
+            raise _ReadWhole
         header.append(line)
         if _INTERACTIONS.fullmatch(line.rstrip(_BREAKS)):
             break
@@ -148,25 +295,27 @@ def _split(path: str) -> Iterator[str | _Item]:
         raise _ReadWhole
     yield "".join(header)
     number = len(header)
-    item: list[str] = []
-    start = 0
+    item: _ItemText | None = None
     index = 0
-    for line in lines:
+    for offset, line in lines:
+        if not line:  # the end of the file
+            if item is not None:
+                yield from item.end_region(offset)
+                yield item.item(final=True)
+            return
         number += 1
         if line.startswith("- "):
-            if item:
-                yield _Item(index, start, "".join(item))
+            if item is not None:
+                yield from item.end_region(offset)
+                yield item.item()
                 index += 1
-            item, start = [line], number
-        elif item and (line[:1] in (" ", "\t", "#") or not line.strip(_BREAKS)):
-            item.append(line)
-        elif not item and _is_blank_or_comment(line):
+            item = _ItemText(index, number, line)
+        elif item is not None and (line[:1] in (" ", "\t", "#") or not line.strip(_BREAKS)):
+            yield from item.add(number, offset, line)
+        elif item is None and _is_blank_or_comment(line):
             continue  # between "interactions:" and the first item
         else:
             raise _ReadWhole
-    if item:
-        text = "".join(item)
-        yield _Item(index, start, text, unterminated=not text.endswith("\n"))
 
 
 def _header(text: str, *, path: str) -> dict[str, Any]:
@@ -266,11 +415,16 @@ class _Reader:
             parts = _split(self.path)
             header = _header(next(parts), path=self.path)  # type: ignore[arg-type]
             self.recording = Recording.from_data(header.get("recording"))
+            signature = _signature(self.path)
             seen = IdSet()
             for item in parts:
-                assert isinstance(item, _Item)
                 if self.limit is not None and self.streamed >= self.limit:
                     return
+                if isinstance(item, _Chunk):
+                    if self.known_slow is None:  # the first pass: every message is checked
+                        self._check_message(item)
+                    continue
+                assert isinstance(item, _Item)
                 vouched = self.known_slow is not None and item.index not in self.known_slow
                 try:
                     data, fast = _item_data(item, path=self.path, vouched=vouched)
@@ -278,17 +432,66 @@ class _Reader:
                         self.slow.add(item.index)
                     if not seen.add(data["id"]):
                         raise _duplicate(item, data["id"], path=self.path)
-                except CassetteError:
+                except CassetteError as exc:
                     if item.unterminated:
                         raise _ReadWhole from None
+                    if item.session is not None:
+                        raise _after_messages(exc, item.session) from None
                     raise
+                if item.session is not None:
+                    _check_session(data, item, path=self.path)
                 self.streamed = self.total = self.streamed + 1
-                yield Interaction.from_data(data)
+                interaction = Interaction.from_data(data)
+                if item.session is not None:
+                    session = item.session
+                    messages = FileMessages(self.path, signature, session.offsets, session.sizes)
+                    interaction = replace(interaction, messages=messages)
+                yield interaction
         except _ReadWhole:
             cassette = load_cassette(self.path)
             self.recording = cassette.recording
             self.total = len(cassette.interactions)
             yield from cassette.interactions[self.streamed :]
+
+    def _check_message(self, chunk: _Chunk) -> None:
+        """Validate one message of a long session, as a session of one (``SHELL``)."""
+        where = f"interactions[{chunk.item}].messages"
+        if chunk.number >= MAX_MESSAGES:
+            raise CassetteError(
+                f"more than {MAX_MESSAGES} messages in one session",
+                path=self.path,
+                line=chunk.line,
+                place=where,
+            )
+        alone = _Item(chunk.item, chunk.line - SHELL_LINES, SHELL + chunk.text)
+        try:
+            _item_data(alone, path=self.path)
+        except CassetteError as exc:
+            if chunk.unterminated:
+                raise _ReadWhole from None
+            place = exc.place
+            if place is not None:
+                place = place.replace(f"{where}[0]", f"{where}[{chunk.number}]", 1)
+            raise CassetteError(exc.message, path=self.path, line=exc.line, place=place) from None
+
+
+def _check_session(data: dict[str, Any], item: _Item, *, path: str) -> None:
+    if data["type"] != "websocket":
+        assert item.session is not None
+        raise CassetteError(
+            "messages are only allowed on a websocket interaction",
+            path=path,
+            line=item.session.line + 1,  # where the list starts, as the loader says
+            place=f"interactions[{item.index}].messages",
+        )
+
+
+def _after_messages(error: CassetteError, session: _Session) -> CassetteError:
+    """An error in an item whose messages were taken out, said of its line in the file."""
+    if error.line is None or error.line <= session.line:
+        return error
+    line = error.line + session.lines
+    return CassetteError(error.message, path=error.path, line=line, place=error.place)
 
 
 @dataclass
