@@ -195,12 +195,15 @@ class CassetteFile(pytest.File):
         from retape.replayer.noise.file import noise_path, read_noise
 
         from retape.cassette.errors import RetapeError
-        from retape.cassette.load import load_cassette
+        from retape.cassette.model import Cassette
+        from retape.cassette.stream import open_cassette
 
         settings = self.config.stash[_RUN].settings
         shown = os.path.relpath(self.path, self.config.invocation_params.dir)
         try:
-            cassette = load_cassette(shown if not shown.startswith("..") else self.path)
+            # Streamed, so that a long session is read message by message when it runs.
+            stream = open_cassette(shown if not shown.startswith("..") else self.path)
+            cassette = Cassette(stream.recording, list(stream), stream.path)
             noise = read_noise(noise_path(self.path), base=settings.config.messages)
             messages = noise.message_rules(settings.config.messages)
         except RetapeError as exc:

@@ -93,7 +93,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
-    from retape.serve.run import add_arguments
+    from retape.serve.options import add_arguments
 
     parser = sub.add_parser(
         "serve",

@@ -435,23 +435,17 @@ def enabled() -> bool:
     return os.environ.get("RETAPE_FASTLOAD", "1") != "0" and available()
 
 
-def load_valid(text: str, *, vouched: bool = False) -> dict[str, Any] | None:
-    """Parsed and validated cassette data by the fast path, or None to use the safe path.
-
-    ``vouched``: this very text already took the fast path in this run (a streamed
-    replay's second read of an item, the file unchanged since, see
-    :mod:`cassette.stream`), so the gate's scans, about half the cost of a small item,
-    are not run again. The data is still checked against the schema.
-    """
+def load_valid(text: str) -> dict[str, Any] | None:
+    """Parsed and validated cassette data by the fast path, or None to use the safe path."""
     if not enabled():
         return None
-    data = _parse_vouched(text) if vouched else parse(text)
+    data = parse(text)
     if data is None or not conforms(data):
         return None
     return data
 
 
-def _parse_vouched(text: str) -> Any | None:
+def _parse_unchecked(text: str) -> Any | None:
     parser = _yaml_rs()
     if parser is None:
         return None
@@ -462,6 +456,7 @@ def _parse_vouched(text: str) -> Any | None:
 
 
 def reparse(text: str) -> Any | None:
-    """The data of a text that this run already read by the fast path and validated (the
-    same bytes of the same file): neither the gate nor the schema is run again."""
-    return _parse_vouched(text) if enabled() else None
+    """The data of a text this run already read by the fast path and validated (the same
+    bytes of the same file, see :mod:`cassette.stream`): neither the gate's scans (half
+    the cost of a small item) nor the schema check is run again."""
+    return _parse_unchecked(text) if enabled() else None

@@ -14,6 +14,7 @@ websocket interaction, which is how it was validated on the first pass.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,9 @@ SHELL = (
 SHELL_LINES = SHELL.count("\n")
 _PREFIX = "retape: 1\ninteractions:\n" + SHELL
 _CACHED = 32  # messages kept after they were read: a conversation looks back a little
+# In every repr of a lazy sequence, which shows none of its messages (replayer.auth.mask
+# looks for it before it trusts a repr to show everything).
+LAZY_MARK = " messages read as needed>"
 
 
 class LazyMessages(Sequence[Message]):
@@ -83,7 +87,7 @@ class LazyMessages(Sequence[Message]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<{len(self)} messages read as needed>"
+        return f"<{len(self)}{LAZY_MARK}"
 
     def mapped(self, change: Callable[[Message], Message]) -> LazyMessages:
         """The same messages, each passed through ``change`` when it is read."""
@@ -137,23 +141,25 @@ def replaced(messages: Sequence[Message], index: int, message: Message) -> Seque
 class FileMessages(LazyMessages):
     """A session's messages in the cassette file: where each one is, read when asked for.
 
-    The file is the one validated on the first pass: its inode, size and modification
-    time are checked before each read (a file rewritten since is an error, never read
-    as if it were the same).
+    The file is the one validated on the first pass, which left a digest of each
+    message's bytes and whether it took the fast path: each read checks the digest
+    (a file rewritten since is an error, never read as if it were the same), then only
+    parses, by the path that validated it.
     """
 
     def __init__(
         self,
         path: str,
-        signature: tuple[int, int, int],
         offsets: array[int],
         sizes: array[int],
+        digests: bytes | bytearray,
+        fast: bytes | bytearray,
     ) -> None:
         super().__init__()
-        self.path, self.signature = path, signature
+        self.path = path
         self._offsets, self._sizes = offsets, sizes
+        self._digests, self._fast = digests, fast
         self._file: BinaryIO | None = None
-        self._fast = bytearray(len(offsets))  # 1: read by the fast path before, in this run
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -161,29 +167,23 @@ class FileMessages(LazyMessages):
     def _open(self) -> BinaryIO:
         if self._file is None:
             try:
-                self._file = open(self.path, "rb")  # noqa: SIM115 (open while the session runs)
+                # Unbuffered: each read is of the file as it is now, for its digest to check.
+                self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115
             except OSError as exc:
                 raise CassetteError(f"cannot read: {exc.strerror or exc}", path=self.path) from None
-        stat = os.fstat(self._file.fileno())  # each time: it may be rewritten in place
-        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != self.signature:
-            self.close()
+        return self._file
+
+    def _load(self, index: int) -> Message:
+        raw = os.pread(self._open().fileno(), self._sizes[index], self._offsets[index])
+        if hashlib.blake2b(raw, digest_size=8).digest() != self._digests[8 * index : 8 * index + 8]:
             raise CassetteError(
                 "changed after it was validated; nothing more is replayed from it",
                 path=self.path,
             )
-        return self._file
-
-    def _load(self, index: int) -> Message:
-        file = self._open()
-        file.seek(self._offsets[index])
-        text = _PREFIX + file.read(self._sizes[index]).decode("utf-8")
+        text = _PREFIX + raw.decode("utf-8")
         data = fastload.reparse(text) if self._fast[index] else None
         if data is None:
-            data = fastload.load_valid(text)
-            if data is not None:
-                self._fast[index] = 1
-            else:
-                data = parse_yaml(text, path=self.path)
+            data = parse_yaml(text, path=self.path)
         return Message.from_data(data["interactions"][0]["messages"][0])
 
     def close(self) -> None:

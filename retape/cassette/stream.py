@@ -29,6 +29,7 @@ that passed it the first time (the file's inode, size and mtime are checked firs
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import os
 import re
@@ -311,7 +312,10 @@ def _split(path: str) -> Iterator[str | _Item | _Chunk]:
                 index += 1
             item = _ItemText(index, number, line)
         elif item is not None and (line[:1] in (" ", "\t", "#") or not line.strip(_BREAKS)):
-            yield from item.add(number, offset, line)
+            if item.region is None and not line.startswith(_MESSAGES):
+                item.lines.append(line)  # most lines: inline, this loop is the reader's cost
+            else:
+                yield from item.add(number, offset, line)
         elif item is None and _is_blank_or_comment(line):
             continue  # between "interactions:" and the first item
         else:
@@ -343,7 +347,11 @@ def _moved(error: CassetteError, item: _Item, *, path: str) -> CassetteError:
 def _item_data(item: _Item, *, path: str, vouched: bool = False) -> tuple[dict[str, Any], bool]:
     """One item, parsed and validated alone, and whether it took the fast path."""
     text = ITEM_PREFIX + item.text
-    data = fastload.load_valid(text, vouched=vouched)
+    # Vouched: these bytes of this file took the fast path and were validated on the
+    # first pass; parsing them is all that is left (the schema check was a fifth of it).
+    data = fastload.reparse(text) if vouched else None
+    if not (isinstance(data, dict) and isinstance(data.get("interactions"), list)):
+        data = fastload.load_valid(text)
     fast = data is not None
     if data is None:
         try:
@@ -382,6 +390,30 @@ def _signature(path: str) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+
+
+@dataclass
+class _Validated:
+    """Per item (or per message of a long session), in pass order: a digest of its text
+    and whether it took the fast path; 9 bytes each, so a million items cost 9 MB."""
+
+    digests: bytearray = field(default_factory=bytearray)
+    fast: bytearray = field(default_factory=bytearray)
+    sessions: dict[int, _Validated] = field(default_factory=dict)  # by item index
+
+    def add(self, text: str, *, fast: bool) -> None:
+        self.digests += _digest(text)
+        self.fast.append(fast)
+
+    def digest(self, index: int) -> bytes:
+        return bytes(self.digests[8 * index : 8 * index + 8])
+
+    def took_fast_path(self, index: int) -> bool:
+        return bool(self.fast[index])
+
+
 class _Reader:
     """One pass over a file: every interaction, each validated as it is read.
 
@@ -392,44 +424,43 @@ class _Reader:
     warning, see :mod:`cassette.torn`) or an error. ``streamed`` counts the interactions
     read item by item, ``total`` all of them; ``limit`` stops after that many.
 
-    ``slow`` collects the indexes of the items that did not take the fast path
-    (:mod:`cassette.fastload`); given ``vouched``, the indexes of an earlier pass over
-    the unchanged file, every other item skips the fast path's gate (its answer
-    depends only on the item's text). Parsing every item twice cost half of a
-    replay's time; this is most of that half.
+    The validating pass leaves a :class:`_Validated` for the next ones: a digest of each
+    item's (and each streamed message's) text and whether it took the fast path
+    (:mod:`cassette.fastload`). A later pass given it checks each item's digest, then
+    only parses an item that took the fast path: neither the fast path's gate nor the
+    schema check is run again on the very bytes that passed them (parsing every item
+    twice cost half of a replay's time). An item whose bytes changed is an error.
     """
 
     def __init__(
-        self, path: str, *, limit: int | None = None, slow: frozenset[int] | None = None
+        self, path: str, *, limit: int | None = None, validated: _Validated | None = None
     ) -> None:
         self.path = path
         self.limit = limit
         self.recording = Recording()
         self.streamed = 0
         self.total = 0
-        self.known_slow = slow  # from an earlier pass; None: nothing is vouched for
-        self.slow: set[int] = set()
+        self.known = validated  # from the validating pass; None: this is that pass
+        self.validated = _Validated()
+        self._messages = _Validated()  # the streamed session being read
 
     def __iter__(self) -> Iterator[Interaction]:
         try:
             parts = _split(self.path)
             header = _header(next(parts), path=self.path)  # type: ignore[arg-type]
             self.recording = Recording.from_data(header.get("recording"))
-            signature = _signature(self.path)
             seen = IdSet()
             for item in parts:
                 if self.limit is not None and self.streamed >= self.limit:
                     return
                 if isinstance(item, _Chunk):
-                    if self.known_slow is None:  # the first pass: every message is checked
+                    if self.known is None:  # the validating pass: every message is checked
                         self._check_message(item)
                     continue
                 assert isinstance(item, _Item)
-                vouched = self.known_slow is not None and item.index not in self.known_slow
+                vouched = self._vouched(item)
                 try:
                     data, fast = _item_data(item, path=self.path, vouched=vouched)
-                    if not fast:
-                        self.slow.add(item.index)
                     if not seen.add(data["id"]):
                         raise _duplicate(item, data["id"], path=self.path)
                 except CassetteError as exc:
@@ -438,14 +469,14 @@ class _Reader:
                     if item.session is not None:
                         raise _after_messages(exc, item.session) from None
                     raise
+                if self.known is None:
+                    self.validated.add(item.text, fast=fast)
                 if item.session is not None:
                     _check_session(data, item, path=self.path)
                 self.streamed = self.total = self.streamed + 1
                 interaction = Interaction.from_data(data)
                 if item.session is not None:
-                    session = item.session
-                    messages = FileMessages(self.path, signature, session.offsets, session.sizes)
-                    interaction = replace(interaction, messages=messages)
+                    interaction = replace(interaction, messages=self._session(item))
                 yield interaction
         except _ReadWhole:
             cassette = load_cassette(self.path)
@@ -465,7 +496,8 @@ class _Reader:
             )
         alone = _Item(chunk.item, chunk.line - SHELL_LINES, SHELL + chunk.text)
         try:
-            _item_data(alone, path=self.path)
+            _, fast = _item_data(alone, path=self.path)
+            self._messages.add(chunk.text, fast=fast)
         except CassetteError as exc:
             if chunk.unterminated:
                 raise _ReadWhole from None
@@ -473,6 +505,32 @@ class _Reader:
             if place is not None:
                 place = place.replace(f"{where}[0]", f"{where}[{chunk.number}]", 1)
             raise CassetteError(exc.message, path=self.path, line=exc.line, place=place) from None
+
+    def _vouched(self, item: _Item) -> bool:
+        """Given the validating pass's digests: this item's bytes are the ones it
+        validated by the fast path (an item changed since is an error)."""
+        if self.known is None:
+            return False
+        if self.known.digest(item.index) != _digest(item.text):
+            raise CassetteError(
+                "changed after it was validated; nothing more is replayed from it",
+                path=self.path,
+                line=item.line,
+            )
+        return self.known.took_fast_path(item.index)
+
+    def _session(self, item: _Item) -> FileMessages:
+        """The messages of a long session, read from the file when asked for."""
+        assert item.session is not None
+        if self.known is not None:
+            messages = self.known.sessions[item.index]
+        else:
+            messages, self._messages = self._messages, _Validated()
+            self.validated.sessions[item.index] = messages
+        session = item.session
+        return FileMessages(
+            self.path, session.offsets, session.sizes, messages.digests, messages.fast
+        )
 
 
 def _check_session(data: dict[str, Any], item: _Item, *, path: str) -> None:
@@ -507,7 +565,7 @@ class CassetteStream:
     count: int
     whole: bool = False
     signature: tuple[int, int, int] = field(default=(0, 0, 0), repr=False)
-    slow: frozenset[int] | None = field(default=None, repr=False)  # see _Reader
+    validated: _Validated | None = field(default=None, repr=False)  # see _Reader
     # Every correlation (``uses:``) with the method of the interaction holding it, kept
     # from the validating pass: replay needs to know what to capture before it streams.
     correlations: tuple[tuple[str, Correlation], ...] = field(default=(), repr=False)
@@ -521,7 +579,7 @@ class CassetteStream:
         if self.whole:
             yield from load_cassette(self.path).interactions
         else:  # a torn tail, found (and warned about) the first time, is not read again
-            yield from _Reader(self.path, limit=self.count, slow=self.slow)
+            yield from _Reader(self.path, limit=self.count, validated=self.validated)
 
 
 def iter_interactions(path: str | Path) -> Iterator[Interaction]:
@@ -544,7 +602,12 @@ def open_cassette(path: str | Path) -> CassetteStream:
     for interaction in reader:
         correlations.extend((interaction.request.method, c) for c in interaction.uses)
     whole = reader.total > reader.streamed
-    slow = frozenset(reader.slow)
     return CassetteStream(
-        name, reader.recording, reader.total, whole, signature, slow, tuple(correlations)
+        name,
+        reader.recording,
+        reader.total,
+        whole,
+        signature,
+        reader.validated,
+        tuple(correlations),
     )

@@ -18,40 +18,6 @@ from retape.serve.server import MockServer
 SHUTDOWN_GRACE = 2.0  # seconds open sessions get to finish once asked to stop
 
 
-def _listen(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _speed(value: str) -> float:
-    try:
-        speed = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not speed >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return speed
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="files or folders")
-    parser.add_argument(
-        "--listen", type=_listen, default=("127.0.0.1", 8080), metavar="HOST:PORT",
-        help="where to listen (default 127.0.0.1:8080)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--speed", type=_speed, default=1.0, metavar="F",
-        help="play streams and websocket turns F times faster than recorded "
-        "(default 1 = recorded pacing; 0 = no waiting)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--strict", action="store_true",
-        help="exit 1 if any request matched nothing or any interaction was never used",
-    )  # fmt: skip
-
-
 def load(paths: list[str]) -> list[Recorded]:
     """Every interaction of every cassette, in the order given and recorded."""
     files = find_cassettes(paths)

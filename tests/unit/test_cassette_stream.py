@@ -304,6 +304,21 @@ def test_a_file_changed_after_validation_is_not_replayed_on(tmp_path: Path) -> N
         list(stream)
 
 
+def test_an_item_rewritten_in_place_after_validation_is_refused(tmp_path: Path) -> None:
+    """Same inode, same size, mtime put back: the item's digest from the validating
+    pass still tells, so no request the validated file never held is sent."""
+    path = write(tmp_path, dump_cassette(Cassette(Recording(), [small(1), small(2)])))
+    stream = open_cassette(path)
+    before = path.stat()
+    path.write_text(path.read_text().replace("/items/2", "/items/9"), encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_ino, path.stat().st_size) == (before.st_ino, before.st_size)
+    read = iter(stream)
+    assert next(read).request.path == "/items/1"
+    with pytest.raises(CassetteError, match=r"c\.yaml:\d+: changed after it was validated"):
+        next(read)
+
+
 # --- memory ------------------------------------------------------------------------------
 
 
