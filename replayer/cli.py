@@ -173,9 +173,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[CassetteStream]) -> int:
-    import asyncio
     import time
 
+    from retape.replayer import event_loop
     from retape.replayer.engine import replay_cassettes
     from retape.replayer.report.outputs import RunReports
     from retape.replayer.report.text import TextReport
@@ -205,7 +205,7 @@ def _replay(args: argparse.Namespace, settings: Settings, cassettes: list[Casset
         keep_failures=bool(args.markdown),
     ) as reports:
         with _guarded_rows(args, reports, started) as on_result:
-            asyncio.run(
+            event_loop.run(
                 replay_cassettes(
                     cassettes,
                     target,

@@ -555,7 +555,7 @@ class Conversation:
 
     def next_action(self) -> Action:
         if self._state == "talk":
-            turn = self._turns[self._turn]
+            turn = self._current
             if self._sending < len(turn.client):
                 index = turn.client[self._sending]
                 return Send(index, self.plan.messages[index])
@@ -590,7 +590,8 @@ class Conversation:
 
     def _start_turn(self) -> None:
         self._sending = self._in_turn = self._counted = 0
-        self._pending = list(self._turns[self._turn].terminals)
+        self._current = self._turns[self._turn]  # Turns builds one each time it is asked
+        self._pending = list(self._current.terminals)
 
     def _next_turn(self) -> None:
         self._turn += 1
@@ -661,7 +662,7 @@ class Conversation:
             return
         if self._state != "talk":
             return
-        turn = self._turns[self._turn]
+        turn = self._current
         if self.probe or self._in_turn:
             if not self.probe and self._counted < turn.counted:
                 got = f"{self._in_turn} of {len(turn.server)}"

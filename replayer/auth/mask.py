@@ -45,13 +45,15 @@ class Masker:
         self._pattern: re.Pattern[str] | None = None
         self._bytes_pattern: re.Pattern[bytes] | None = None
         self._plain = True
+        self._added: set[str] = set()
         for value in values:
             self.add(value)
 
     def add(self, value: str) -> None:
         """Register one more secret (for example a token the server minted this run)."""
-        if not isinstance(value, str) or len(value.strip()) < MIN_MASKED:
-            return
+        if not isinstance(value, str) or value in self._added or len(value.strip()) < MIN_MASKED:
+            return  # known already: the engine adds a session's secrets after every row
+        self._added.add(value)
         value = value.strip()
         new = forms_of(value, shortest=MIN_MASKED) - self._forms
         if not new:

@@ -127,8 +127,8 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
                         path=path,
                         line=number,
                     ) from None
-                if _OTHER_BREAK.search(line) is None:
-                    yield offset, line
+                if "\r" not in line and (line.isascii() or _OTHER_BREAK.search(line) is None):
+                    yield offset, line  # the others (NEL, LS, PS) are not ASCII
                 else:
                     at = offset
                     for part in _LINE.findall(line):
@@ -216,7 +216,7 @@ class _ItemText:
             self.lines.append(line)
             self.region_bytes += len(line)
             if self.region_bytes > STREAMED_SESSION_BYTES and self.starts:
-                yield from self._start_streaming()
+                yield from self.start_streaming()
         else:
             self.session.lines += 1
             self.chunk.append(line)
@@ -236,7 +236,7 @@ class _ItemText:
             yield from self._message_ends(offset)
             self.region = None
 
-    def _start_streaming(self) -> Iterator[_Chunk]:
+    def start_streaming(self) -> Iterator[_Chunk]:
         """Many messages: hand on the ones read so far and keep no more of their text.
 
         Only when the item's text before its messages parses with ``messages: []``:
@@ -312,10 +312,23 @@ def _split(path: str) -> Iterator[str | _Item | _Chunk]:
                 index += 1
             item = _ItemText(index, number, line)
         elif item is not None and (line[:1] in (" ", "\t", "#") or not line.strip(_BREAKS)):
-            if item.region is None and not line.startswith(_MESSAGES):
-                item.lines.append(line)  # most lines: inline, this loop is the reader's cost
-            else:
-                yield from item.add(number, offset, line)
+            # The common lines inline (this loop is most of the reader's cost), the rest
+            # by _ItemText.add: an item's line, then a line inside one of its messages.
+            if item.region is None:
+                if not line.startswith(_MESSAGES):
+                    item.lines.append(line)
+                    continue
+            elif line.startswith("   "):
+                if item.session is not None:
+                    item.session.lines += 1
+                    item.chunk.append(line)
+                    continue
+                item.lines.append(line)
+                item.region_bytes += len(line)
+                if item.region_bytes > STREAMED_SESSION_BYTES and item.starts:
+                    yield from item.start_streaming()
+                continue
+            yield from item.add(number, offset, line)
         elif item is None and _is_blank_or_comment(line):
             continue  # between "interactions:" and the first item
         else:
