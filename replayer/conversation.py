@@ -36,11 +36,12 @@ import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, overload
+from typing import Any, Literal, Protocol
 
 from retape.replayer.compare.keys import MessageRules, get, paths_of, value_at
 
 from retape.cassette.model import Close, Interaction, Message
+from retape.common.sequences import OnDemand
 
 QUIET_FACTOR = 4.0  # times the largest recorded gap inside a server turn
 QUIET_FLOOR = 0.5  # seconds: a window never shorter, however fast the recording was
@@ -138,7 +139,7 @@ class Turn:
     latency: float  # recorded seconds from the client's part to the server's first message
 
 
-class Turns(Sequence[Turn]):
+class Turns(OnDemand[Turn]):
     """A session's turns as columns of numbers, each :class:`Turn` made when asked for:
     a session of 100,000 messages has 50,000 turns, and they cost 50 bytes each so."""
 
@@ -159,17 +160,7 @@ class Turns(Sequence[Turn]):
     def __len__(self) -> int:
         return len(self._counted)
 
-    @overload
-    def __getitem__(self, index: int) -> Turn: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Turn]: ...
-    def __getitem__(self, index: int | slice) -> Turn | Sequence[Turn]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _item(self, index: int) -> Turn:
         start, middle, stop = self._bounds[3 * index : 3 * index + 3]
         return Turn(
             index,

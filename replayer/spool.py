@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from array import array
-from typing import IO, Any
+from typing import Any
 
 from retape.cassette.message_log import LazyMessages
 from retape.cassette.model import Message, loads_json
@@ -34,7 +34,6 @@ class MessageSpool(LazyMessages):
         self._limit = in_memory
         self._held = 0
         self._memory: list[Message] = []
-        self._file: IO[bytes] | None = None
         self._end = 0
         self._offsets: array[int] = array("q")
 
@@ -65,11 +64,3 @@ class MessageSpool(LazyMessages):
         self._file.seek(start)
         sender, when, kind, value = loads_json(self._file.read(end - start))
         return Message(sender, when, kind, value)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __del__(self) -> None:
-        self.close()

@@ -29,12 +29,23 @@ def demo_target(variant: str, *, token: str | None = DEMO_TOKEN) -> Iterator[str
         yield f"http://127.0.0.1:{port}"
 
 
+def with_test_concurrency(args: Sequence[str]) -> list[str]:
+    """``args`` with ``--concurrency N`` added to a replay that does not choose one, when
+    ``RETAPE_TEST_CONCURRENCY=N`` is set: the whole suite then runs at that concurrency
+    (``RETAPE_TEST_CONCURRENCY=1 make test`` checks correctness one interaction at a time,
+    the default run checks it at the default of 8)."""
+    chosen = os.environ.get("RETAPE_TEST_CONCURRENCY")
+    if not chosen or not args or args[0] != "replay" or "--concurrency" in args:
+        return list(args)
+    return [*args, "--concurrency", chosen]
+
+
 def retape(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess:
     """Run the real ``retape`` CLI in a subprocess and capture its output."""
     return subprocess.run(
-        [PYTHON, "-m", "retape", *args],
+        [PYTHON, "-m", "retape", *with_test_concurrency(args)],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -70,7 +81,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code = main(list(args))
+                code = main(with_test_concurrency(args))
             except SystemExit as exc:  # argparse: --help, --version, usage errors
                 code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
                 if isinstance(exc.code, str):

@@ -17,13 +17,14 @@ from __future__ import annotations
 import hashlib
 import os
 from array import array
-from collections.abc import Callable, Iterator, Sequence
-from typing import BinaryIO, overload
+from collections.abc import Callable, Sequence
+from typing import IO
 
 from retape.cassette import fastload
 from retape.cassette.errors import CassetteError
 from retape.cassette.load import parse_yaml
 from retape.cassette.model import Message
+from retape.common.sequences import OnDemand
 
 # Where a message of a streamed session is parsed and validated on its own: a minimal
 # websocket interaction in a cassette of one (stream.ITEM_PREFIX comes before it).
@@ -47,26 +48,18 @@ _CACHED = 32  # messages kept after they were read: a conversation looks back a 
 LAZY_MARK = " messages read as needed>"
 
 
-class LazyMessages(Sequence[Message]):
-    """Messages loaded when asked for (:meth:`_load`), the last few kept."""
+class LazyMessages(OnDemand[Message]):
+    """Messages loaded when asked for (:meth:`_load`), the last few kept; a file the
+    subclass opens (``_file``) is closed with it."""
 
     def __init__(self) -> None:
         self._cache: dict[int, Message] = {}
+        self._file: IO[bytes] | None = None
 
     def _load(self, index: int) -> Message:
         raise NotImplementedError
 
-    @overload
-    def __getitem__(self, index: int) -> Message: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Message]: ...
-    def __getitem__(self, index: int | slice) -> Message | list[Message]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+    def _item(self, index: int) -> Message:
         message = self._cache.get(index)
         if message is None:
             message = self._load(index)
@@ -75,9 +68,13 @@ class LazyMessages(Sequence[Message]):
             self._cache[index] = message
         return message
 
-    def __iter__(self) -> Iterator[Message]:
-        for index in range(len(self)):
-            yield self[index]
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self) -> None:
+        self.close()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or len(other) != len(self):
@@ -159,12 +156,11 @@ class FileMessages(LazyMessages):
         self.path = path
         self._offsets, self._sizes = offsets, sizes
         self._digests, self._fast = digests, fast
-        self._file: BinaryIO | None = None
 
     def __len__(self) -> int:
         return len(self._offsets)
 
-    def _open(self) -> BinaryIO:
+    def _open(self) -> IO[bytes]:
         if self._file is None:
             try:
                 # Unbuffered: each read is of the file as it is now, for its digest to check.
@@ -185,11 +181,3 @@ class FileMessages(LazyMessages):
         if data is None:
             data = parse_yaml(text, path=self.path)
         return Message.from_data(data["interactions"][0]["messages"][0])
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __del__(self) -> None:
-        self.close()

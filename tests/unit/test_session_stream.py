@@ -279,3 +279,17 @@ def test_a_long_session_compares_as_the_loaded_one(tmp_path: Path, unordered: bo
         streamed.messages, spool, rules=IgnoreRules(), messages=rules, actual_turns=turns
     )
     assert spooled == kept
+
+
+def test_a_hostile_message_deep_in_a_long_session_is_one_line_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """20,000 nested block sequences inside message 57: refused like the whole file is,
+    before any parser can overflow its stack."""
+    text = dump_cassette(Cassette(Recording(), [session(1)]))
+    path = write(
+        tmp_path, text.replace("      n: 57\n", "      n:\n      " + "- " * 20_000 + "x\n")
+    )
+    loaded = errors(lambda: load_cassette(path))
+    assert "nested" in loaded
+    assert errors(lambda: open_cassette(path)) == loaded
