@@ -200,7 +200,6 @@ class SessionState:
         self._needed: dict[int, list[Correlation]] = {}
         self._deletes: list[Correlation] = []
         self._captured: dict[tuple[Source, str | None], str | None] = {}
-        self._ran: set[int] = set()
         self._outcome_of: dict[int, tuple[str, int | None]] = {}  # DELETEs: (path, status)
         for method, correlation in plan:
             if not correlation.enabled:
@@ -407,7 +406,6 @@ class SessionState:
 
     def observe(self, interaction: Interaction, outcome: Outcome) -> None:
         """Keep the cookies the live response set and every value later interactions need."""
-        self._ran.add(interaction.id)
         if interaction.request.method.upper() == "DELETE":
             self._outcome_of[interaction.id] = (interaction.request.path, outcome.status)
         if outcome.status is not None:
