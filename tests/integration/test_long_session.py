@@ -1,9 +1,10 @@
 """A long websocket session, recorded by the real recorder and replayed message by message.
 
 A realtime client creates 3,000 conversation items through ``retape record`` in front of
-the demo target: about 3 MB of messages (half of them the target's), past the size at which a session is read from
-the cassette one message at a time (``cassette.stream.STREAMED_SESSION_BYTES``) and a
-target's answers are spooled (``replayer.spool``). Replayed with the real CLI, the
+the demo target: about 3 MB of messages (half of them the target's), past the size at
+which a session is read from the cassette one message at a time
+(``cassette.stream.STREAMED_SESSION_BYTES``) and a target's answers are spooled
+(``replayer.spool``). Replayed with the real CLI, the
 verdicts are the ones a short session gets: a fixed build passes with every server
 message counted and compared, a build that drops the session fails past its 101, and a
 build that answers differently deep in the session shows that one difference.

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from retape.replayer.schedule import DEFAULT_CONCURRENCY
 from starlette.types import Receive, Scope, Send
 
 from retape.cassette.dump import dump_header, dump_interaction
@@ -136,7 +137,8 @@ def test_unordered_lets_one_cassette_overlap_and_still_reports_in_order(tmp_path
     )
     report = tmp_path / "r.json"
     with serve(clock) as base:
-        result = replay(str(cassette), "--target", base, "--unordered", "--json", str(report))
+        result = replay(str(cassette), "--target", base, "--unordered", "--json", str(report),
+                        "--concurrency", str(DEFAULT_CONCURRENCY))  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert [r["id"] for r in rows_of(report)] == list(range(1, 13))
     assert printed_order(result.stdout) == [("one.yaml", i) for i in range(1, 13)]
@@ -163,8 +165,8 @@ def test_cassettes_run_side_by_side_with_websockets_among_them(tmp_path: Path) -
     session = websocket(1, "/ws?ms=600", auth=False, messages=[], close=Close(1000, "", "server"))
     write(tmp_path, "a.yaml", session)  # the replay holds it open until the server closes
     write(tmp_path, "b.yaml", *[get(i, f"/b/{i}?ms=20") for i in range(1, 4)])
-    with serve(clock) as base:
-        result = replay(str(tmp_path), "--target", base)
+    with serve(clock) as base:  # the default, said: RETAPE_TEST_CONCURRENCY must not change it
+        result = replay(str(tmp_path), "--target", base, "--concurrency", str(DEFAULT_CONCURRENCY))
     assert result.returncode == 0, result.stdout + result.stderr
     assert clock.arrived[0] == "/ws" and clock.finished[-1] == "/ws"  # open while b.yaml ran
     assert clock.most >= 2
