@@ -12,9 +12,10 @@ went, which is what the session verdict and the reports read.
 server's answer. After sending the client's part of a turn, the server's turn is
 awaited until it is over, not until a recorded number of messages came:
 
-- its recorded terminal messages arrived: the run of terminal kinds that ended the
-  turn in the recording (``response.done``; Jupyter's ``execute_reply`` and ``status``
-  back to idle), each matched by a correlating field where the recording shows where
+- its recorded terminal messages arrived, in any order: the run of terminal kinds that
+  ended the turn in the recording (``response.done``; Jupyter's ``execute_reply`` and
+  ``status`` back to idle), and any earlier terminal kind in the turn that answers what
+  its client sent; each matched by a correlating field where the recording shows where
   its value came from (``parent_header.msg_id`` = the ``header.msg_id`` of the request
   just sent, ``response.id`` = that of the ``response.created`` just received);
 - or, for a turn that ended on no terminal kind, as many messages as were recorded;
@@ -282,6 +283,23 @@ def _expect(
     return Expect(key)
 
 
+def _replies(
+    messages: Sequence[Message], index: _Index, client: range, earlier: range, rules: MessageRules
+) -> list[Expect]:
+    """Terminal messages before the turn's last run that answer what this turn's client
+    sent (their correlating field holds a value it sent): they end the turn too, in
+    whatever order they come. A Jupyter kernel's shell reply and its iopub idle travel
+    on separate sockets: recorded as reply then idle, replayed as idle then reply."""
+    replies = []
+    for at in earlier:
+        if index.terminal[at]:
+            expect = _expect(messages, index, client.start, at, rules)
+            source = expect.source
+            if source is not None and source.sender == "client" and source.index in client:
+                replies.append(expect)
+    return replies
+
+
 def _window(gaps: Iterable[float], timeout: float) -> float:
     return min(timeout, max(QUIET_FLOOR, QUIET_FACTOR * max(gaps, default=0.0)))
 
@@ -310,7 +328,8 @@ def plan(interaction: Interaction, *, rules: MessageRules, timeout: float) -> Pl
         while trailing > server.start and index.terminal[trailing - 1]:
             trailing -= 1
         first = client.start if client else server.start
-        expects = (_expect(messages, index, first, i, rules) for i in range(trailing, server.stop))
+        expects = [_expect(messages, index, first, i, rules) for i in range(trailing, server.stop)]
+        expects += _replies(messages, index, client, range(server.start, trailing), rules)
         terminals = tuple(dict.fromkeys(expects))
         counted = sum(index.keys[i] not in rules.free_count for i in server)
         times = index.at[server.start : server.stop]

@@ -157,6 +157,36 @@ def test_jupyter_replies_are_matched_by_the_request_we_sent() -> None:
     assert isinstance(talk.next_action(), CloseSession)
 
 
+def test_a_reply_recorded_before_the_last_run_still_ends_the_turn_in_any_order() -> None:
+    """Recorded: our reply, then a status for Jupyter Server's own kernel_info probe, then
+    our idle. The reply is not in the last run of terminals, but it answers what the
+    client sent: the turn waits for it, also when it comes after the idle."""
+
+    def reply(kind: str, parent: str, **content: Any) -> Message:
+        value = {"header": {"msg_type": kind}, "parent_header": {"msg_id": parent}}
+        return Message("server", 0.0, "json", {**value, "content": content})
+
+    info = client({"header": {"msg_type": "kernel_info_request", "msg_id": "req-1"}})
+    kernel = session(
+        info,
+        reply("status", "probe", execution_state="idle"),
+        reply("kernel_info_reply", "req-1", status="ok"),
+        reply("status", "req-1", execution_state="busy"),
+        reply("status", "req-1", execution_state="idle"),
+        client({"header": {"msg_type": "execute_request", "msg_id": "req-2"}}),
+        reply("execute_reply", "req-2", status="ok"),
+    )
+    rules = {"key": parse_path("header.msg_type"), "free_count": frozenset({"status"})}
+    talk = start(kernel, **rules)
+    assert [e.key for e in talk.plan.turns[0].terminals] == ["status", "kernel_info_reply"]
+    assert send_all(talk) == [None]  # the kernel_info_request (keyed by header, not type)
+    talk.received(reply("status", "probe", execution_state="idle"))
+    talk.received(reply("status", "req-1", execution_state="idle"))  # idle before the reply
+    assert isinstance(talk.next_action(), Receive)  # the reply is still due
+    talk.received(reply("kernel_info_reply", "req-1", status="ok"))
+    assert isinstance(talk.next_action(), Send)  # now the execute_request
+
+
 def test_server_quiet_mid_turn_ends_it_after_the_adaptive_window() -> None:
     slow = session(
         client({"type": "go"}, at=0.0),
