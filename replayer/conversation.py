@@ -194,21 +194,21 @@ class Plan:
         """The recorded server ended the session (a close frame or a drop)."""
         return self.close is not None and self.close.by != "client"
 
-    @property
-    def sources(self) -> tuple[set[int], set[tuple[str, int]]]:
-        """The client messages (indices) and server messages (kind, ordinal) whose values
-        a terminal message must carry: the only ones a conversation keeps."""
-        client: set[int] = set()
-        server: set[tuple[str, int]] = set()
-        for turn in self.turns:
-            for expect in turn.terminals:
-                if expect.source is None:
-                    continue
-                if expect.source.sender == "client":
-                    client.add(expect.source.index)
-                else:
-                    server.add((expect.source.key or "", expect.source.index))
-        return client, server
+
+def _sources(turns: Iterable[Turn]) -> tuple[set[int], set[tuple[str, int]]]:
+    """The client messages (indices) and server messages (kind, ordinal) whose values
+    the turns' terminal messages must carry: the only ones a conversation keeps."""
+    client: set[int] = set()
+    server: set[tuple[str, int]] = set()
+    for turn in turns:
+        for expect in turn.terminals:
+            if expect.source is None:
+                continue
+            if expect.source.sender == "client":
+                client.add(expect.source.index)
+            else:
+                server.add((expect.source.key or "", expect.source.index))
+    return client, server
 
 
 def _key(message: Message, rules: MessageRules) -> str | None:
@@ -547,9 +547,7 @@ class Conversation:
         self._pending: list[Expect] = []
         self._turns = plan.turns[:1] if probe else plan.turns
         # Only what a terminal message must carry is kept of what was sent and received.
-        self._sources, self._server_sources = Plan(
-            plan.messages, self._turns, plan.close, plan.rules
-        ).sources
+        self._sources, self._server_sources = _sources(self._turns)
         self._sent: dict[int, Message] = {}
         self._by_key: dict[tuple[str, int], Any] = {}
         self._seen: dict[str, int] = {}

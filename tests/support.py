@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from demo.processes import REPO, free_port, output_of, running, stop, wait_for_port
 
@@ -27,6 +29,16 @@ def demo_target(variant: str, *, token: str | None = DEMO_TOKEN) -> Iterator[str
     args = [PYTHON, "-m", "demo", "--variant", variant, "--host", "127.0.0.1", "--port", str(port)]
     with running(args, port=port, env=env):
         yield f"http://127.0.0.1:{port}"
+
+
+def leak_forms(secret: str) -> list[str]:
+    """The forms a leaked secret could take: raw, percent-encoded, base64 and base64url.
+    Written out here, not taken from retape's own masker, so that a test can fail."""
+    raw = secret.encode()
+    out = {secret, quote(secret, safe="")}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        out.add(encoded.decode().rstrip("="))
+    return sorted(out)
 
 
 def with_test_concurrency(args: Sequence[str]) -> list[str]:

@@ -48,6 +48,12 @@ _CACHED = 32  # messages kept after they were read: a conversation looks back a 
 LAZY_MARK = " messages read as needed>"
 
 
+def digest(data: bytes) -> bytes:
+    """What the validating pass keeps of each item's and message's bytes (8 bytes), so
+    that a later read can tell they are the ones it checked."""
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
 class LazyMessages(OnDemand[Message]):
     """Messages loaded when asked for (:meth:`_load`), the last few kept; a file the
     subclass opens (``_file``) is closed with it."""
@@ -171,7 +177,7 @@ class FileMessages(LazyMessages):
 
     def _load(self, index: int) -> Message:
         raw = os.pread(self._open().fileno(), self._sizes[index], self._offsets[index])
-        if hashlib.blake2b(raw, digest_size=8).digest() != self._digests[8 * index : 8 * index + 8]:
+        if digest(raw) != self._digests[8 * index : 8 * index + 8]:
             raise CassetteError(
                 "changed after it was validated; nothing more is replayed from it",
                 path=self.path,

@@ -20,16 +20,17 @@ list, a document marker, an ``interactions: []`` flow list, a syntax error) and 
 file is read whole by :func:`load_cassette` instead, which then also words any error.
 
 :func:`open_cassette` is the first pass: it validates everything, keeping nothing but
-the count (and which items needed the safe parser), so an invalid file is refused
-before any traffic. Iterating the returned :class:`CassetteStream` is the second pass,
-which parses each item again as it goes, without the fast path's gate for the items
-that passed it the first time (the file's inode, size and mtime are checked first).
+the count, a digest of each item and whether it needed the safe parser, so an invalid
+file is refused before any traffic. Iterating the returned :class:`CassetteStream` is
+the second pass, which parses each item again as it goes: an item whose digest matches
+is only parsed, by the path that validated it; one that changed is an error. A long
+websocket session's messages are split the same way, on their ``  - `` lines, and read
+one at a time when the replay asks for them (:mod:`cassette.message_log`).
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import os
 import re
@@ -43,7 +44,7 @@ from retape.cassette import fastload
 from retape.cassette.errors import CassetteError
 from retape.cassette.load import load_cassette, open_checked, parse_yaml
 from retape.cassette.locate import Locator
-from retape.cassette.message_log import SHELL, SHELL_LINES, FileMessages
+from retape.cassette.message_log import SHELL, SHELL_LINES, FileMessages, digest
 from retape.cassette.model import Correlation, Interaction, Recording
 from retape.cassette.validate import MAX_MESSAGES, validate_data
 
@@ -174,6 +175,7 @@ class _Chunk:
 
 _MESSAGES = "  messages:"  # the key a session's messages follow, as the recorder writes it
 _MESSAGE_START = "  - "
+_NONE: list[_Chunk] = []  # what most lines complete; never appended to
 
 
 class _ItemText:
@@ -195,48 +197,59 @@ class _ItemText:
         self.chunk_at = (0, 0)  # line, offset of the chunk being read
         self.count = 0  # messages handed on
 
-    def add(self, number: int, offset: int, line: str) -> Iterator[_Chunk]:
-        """Take the item's next line; yield the messages it completes."""
+    def add(self, number: int, offset: int, line: str) -> list[_Chunk]:
+        """Take the item's next line; the messages it completes (most lines: none).
+
+        A plain method, the commonest lines first: this runs for every line of a file."""
         if self.region is None:
-            if self.session is None and line.rstrip(_BREAKS) == _MESSAGES:
+            messages = line.startswith(_MESSAGES) and line.rstrip(_BREAKS) == _MESSAGES
+            if messages and self.session is None:
                 self.region = len(self.lines) + 1
             self.lines.append(line)
-            return
+            return _NONE
+        if line.startswith("   ") or line[:1] in ("\t", "#") or _is_blank_or_comment(line):
+            return self._inside_message(line)
         if line.startswith(_MESSAGE_START):
-            yield from self._message_ends(offset)
+            ended = self._message_ends(offset)
             if self.session is None:
                 self.starts.append((len(self.lines), number, offset))
             else:
                 self.chunk_at = (number, offset)
-        elif not (line.startswith("   ") or line[:1] in ("\t", "#") or _is_blank_or_comment(line)):
-            yield from self.end_region(offset)  # the item's next key, such as "  close:"
-            self.lines.append(line)
-            return
-        if self.session is None:
-            self.lines.append(line)
-            self.region_bytes += len(line)
-            if self.region_bytes > STREAMED_SESSION_BYTES and self.starts:
-                yield from self.start_streaming()
-        else:
+            return ended + self._inside_message(line)
+        ended = self.end_region(offset)  # the item's next key, such as "  close:"
+        self.lines.append(line)
+        return ended
+
+    def _inside_message(self, line: str) -> list[_Chunk]:
+        if self.session is not None:
             self.session.lines += 1
             self.chunk.append(line)
+            return _NONE
+        self.lines.append(line)
+        self.region_bytes += len(line)
+        if self.region_bytes > STREAMED_SESSION_BYTES and self.starts:
+            return self.start_streaming()
+        return _NONE
 
-    def _message_ends(self, offset: int) -> Iterator[_Chunk]:
-        if self.session is not None and self.chunk:
-            line, began = self.chunk_at
-            self.session.offsets.append(began)
-            self.session.sizes.append(offset - began)
-            yield _Chunk(self.index, self.count, line, "".join(self.chunk))
-            self.count += 1
-            self.chunk = []
+    def _message_ends(self, offset: int) -> list[_Chunk]:
+        if self.session is None or not self.chunk:
+            return _NONE
+        line, began = self.chunk_at
+        self.session.offsets.append(began)
+        self.session.sizes.append(offset - began)
+        chunk = _Chunk(self.index, self.count, line, "".join(self.chunk))
+        self.count += 1
+        self.chunk = []
+        return [chunk]
 
-    def end_region(self, offset: int) -> Iterator[_Chunk]:
+    def end_region(self, offset: int) -> list[_Chunk]:
         """The messages ended (at byte ``offset``): hand on the last one."""
-        if self.region is not None:
-            yield from self._message_ends(offset)
-            self.region = None
+        if self.region is None:
+            return _NONE
+        self.region = None
+        return self._message_ends(offset)
 
-    def start_streaming(self) -> Iterator[_Chunk]:
+    def start_streaming(self) -> list[_Chunk]:
         """Many messages: hand on the ones read so far and keep no more of their text.
 
         Only when the item's text before its messages parses with ``messages: []``:
@@ -248,21 +261,22 @@ class _ItemText:
         starts, self.starts = self.starts, []
         if not _parses("".join(head)):
             self.region = None
-            return
+            return _NONE
         region = self.lines[first:]
         session = self.session = _Session(self.start + first - 1)
         session.lines = len(region)
         self.lines = head
+        chunks = []
         for (at, line, began), (following, _, ends) in itertools.pairwise(starts):
             session.offsets.append(began)
             session.sizes.append(ends - began)
-            yield _Chunk(
-                self.index, self.count, line, "".join(region[at - first : following - first])
-            )
+            text = "".join(region[at - first : following - first])
+            chunks.append(_Chunk(self.index, self.count, line, text))
             self.count += 1
         at, line, began = starts[-1]
         self.chunk = region[at - first :]
         self.chunk_at = (line, began)
+        return chunks
 
     def item(self, *, final: bool = False) -> _Item:
         text = "".join(self.lines)
@@ -312,23 +326,17 @@ def _split(path: str) -> Iterator[str | _Item | _Chunk]:
                 index += 1
             item = _ItemText(index, number, line)
         elif item is not None and (line[:1] in (" ", "\t", "#") or not line.strip(_BREAKS)):
-            # The common lines inline (this loop is most of the reader's cost), the rest
-            # by _ItemText.add: an item's line, then a line inside one of its messages.
-            if item.region is None:
-                if not line.startswith(_MESSAGES):
-                    item.lines.append(line)
-                    continue
-            elif line.startswith("   "):
-                if item.session is not None:
-                    item.session.lines += 1
-                    item.chunk.append(line)
-                    continue
+            # The two commonest lines taken here, as ItemText.add would take them: a
+            # method call per line was a third of this loop on a long session.
+            if item.region is None and not line.startswith(_MESSAGES):
                 item.lines.append(line)
-                item.region_bytes += len(line)
-                if item.region_bytes > STREAMED_SESSION_BYTES and item.starts:
-                    yield from item.start_streaming()
-                continue
-            yield from item.add(number, offset, line)
+            elif item.session is not None and item.region is not None and line[:3] == "   ":
+                item.session.lines += 1
+                item.chunk.append(line)
+            else:
+                chunks = item.add(number, offset, line)
+                if chunks:
+                    yield from chunks
         elif item is None and _is_blank_or_comment(line):
             continue  # between "interactions:" and the first item
         else:
@@ -403,10 +411,6 @@ def _signature(path: str) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def _digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-
-
 @dataclass
 class _Validated:
     """Per item (or per message of a long session), in pass order: a digest of its text
@@ -417,7 +421,7 @@ class _Validated:
     sessions: dict[int, _Validated] = field(default_factory=dict)  # by item index
 
     def add(self, text: str, *, fast: bool) -> None:
-        self.digests += _digest(text)
+        self.digests += digest(text.encode("utf-8"))
         self.fast.append(fast)
 
     def digest(self, index: int) -> bytes:
@@ -524,7 +528,7 @@ class _Reader:
         validated by the fast path (an item changed since is an error)."""
         if self.known is None:
             return False
-        if self.known.digest(item.index) != _digest(item.text):
+        if self.known.digest(item.index) != digest(item.text.encode("utf-8")):
             raise CassetteError(
                 "changed after it was validated; nothing more is replayed from it",
                 path=self.path,

@@ -4,14 +4,12 @@ on, no byte of a live credential reaches any output."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,7 +17,7 @@ from websockets.sync.client import connect
 
 from demo.processes import REPO, free_port, recording, running
 from retape.cassette import load_cassette
-from tests.support import retape
+from tests.support import leak_forms, retape
 
 # What the recording client used (redacted in the cassette) ...
 RECORDED = {"token": "rec-token-0a0b0c0d0e0f", "key": "rec-key-1a1b1c1d", "pw": "rec-pw-2a2b2c"}
@@ -32,16 +30,8 @@ LIVE = {
 }
 
 
-def forms(secret: str) -> list[str]:
-    raw = secret.encode()
-    out = {secret, quote(secret, safe="")}
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        out.add(encoded.decode().rstrip("="))
-    return sorted(out)
-
-
 def leaks(text: str) -> list[str]:
-    return [form for secret in LIVE.values() for form in forms(secret) if form in text]
+    return [form for secret in LIVE.values() for form in leak_forms(secret) if form in text]
 
 
 @pytest.fixture(scope="module")

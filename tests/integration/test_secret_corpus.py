@@ -31,7 +31,7 @@ from retape.cassette.model import (
 from retape.cassette.redact import Redactor
 from retape.cassette.rules import Rules
 from retape.cassette.scan import scan_data
-from tests.support import retape
+from tests.support import leak_forms, retape
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJwbGFudGVkIn0.c2lnbmF0dXJlLXBsYW50ZWQtMTIz"
 # Every value below is planted somewhere; none may reach the cassette in any form.
@@ -93,15 +93,6 @@ PLANTED = {
     "ws_close_jwt": JWT,
 }
 SERVER_SIDE = {k: v for k, v in PLANTED.items() if k.startswith(("minted", "oauth", "fragment"))}
-
-
-def forms(secret: str) -> list[str]:
-    """The forms a leak could take: raw, percent-encoded, base64 and base64url."""
-    raw = secret.encode()
-    out = {secret, quote(secret, safe="")}
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        out.add(encoded.decode().rstrip("="))
-    return sorted(out)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +193,7 @@ def cassette(server: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_no_planted_secret_reaches_the_cassette_in_any_form(cassette: Path) -> None:
     text = cassette.read_text()
-    leaked = {name: form for name, s in PLANTED.items() for form in forms(s) if form in text}
+    leaked = {name: form for name, s in PLANTED.items() for form in leak_forms(s) if form in text}
     assert leaked == {}
     # the session is still there and readable
     loaded = load_cassette(cassette)

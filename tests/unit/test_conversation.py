@@ -36,6 +36,12 @@ def server(kind: str, at: float = 0.0, **fields: Any) -> Message:
     return Message("server", at, "json", {"type": kind, **fields})
 
 
+def reply(kind: str, parent: str, **content: Any) -> Message:
+    """A Jupyter kernel message answering the request whose ``msg_id`` is ``parent``."""
+    value = {"header": {"msg_type": kind}, "parent_header": {"msg_id": parent}}
+    return Message("server", 0.0, "json", {**value, "content": content})
+
+
 def session(*messages: Message, close: Close | None = None) -> Interaction:
     return Interaction(
         1,
@@ -133,10 +139,6 @@ def test_a_terminal_for_another_request_does_not_end_the_turn() -> None:
 
 
 def test_jupyter_replies_are_matched_by_the_request_we_sent() -> None:
-    def reply(kind: str, parent: str, **content: Any) -> Message:
-        value = {"header": {"msg_type": kind}, "parent_header": {"msg_id": parent}}
-        return Message("server", 0.0, "json", {**value, "content": content})
-
     execute = client({"header": {"msg_type": "execute_request", "msg_id": "req-1"}})
     kernel = session(
         execute,
@@ -161,10 +163,6 @@ def test_a_reply_recorded_before_the_last_run_still_ends_the_turn_in_any_order()
     """Recorded: our reply, then a status for Jupyter Server's own kernel_info probe, then
     our idle. The reply is not in the last run of terminals, but it answers what the
     client sent: the turn waits for it, also when it comes after the idle."""
-
-    def reply(kind: str, parent: str, **content: Any) -> Message:
-        value = {"header": {"msg_type": kind}, "parent_header": {"msg_id": parent}}
-        return Message("server", 0.0, "json", {**value, "content": content})
 
     info = client({"header": {"msg_type": "kernel_info_request", "msg_id": "req-1"}})
     kernel = session(
